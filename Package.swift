@@ -1,0 +1,80 @@
+// swift-tools-version: 6.0
+// voicestyle: guess the face of an unseen person from their voice (a native re-implementation of audio-visual/voicestyle).
+import PackageDescription
+
+/// Release-only code-generation flags (measured in ../shared/docs/PLATFORM.md §5):
+/// `-Ounchecked` (2× on index-heavy loops), exclusivity checks off (class-based tape), cross-module
+/// optimisation (generic kernels called from other modules are otherwise unspecialised, 28× slower) and
+/// `haswell` (AVX2 + FMA = x86-64-v3; never AVX-512, so the binary runs on any x86-64-v3 machine).
+let releaseFlags: [SwiftSetting] = [
+    .unsafeFlags([
+        "-Ounchecked", "-enforce-exclusivity=unchecked", "-cross-module-optimization",
+        "-target-cpu", "haswell",
+    ], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "voicestyle",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "VoiceStyle", targets: ["VoiceStyle"]),
+        .executable(name: "voicestyle", targets: ["voicestyle"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // System libraries (Debian packages installed by scripts/setup).
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        // Tensor engine: tensors, reverse-mode autodiff, kernels, Adam.
+        .target(
+            name: "VoiceStyleEngine",
+            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: releaseFlags),
+        // Checkpoint formats: PyTorch (zip + legacy pickle), safetensors, NumPy.
+        .target(
+            name: "VoiceStyleCheckpoints",
+            dependencies: ["VoiceStyleEngine", "CZlib"],
+            swiftSettings: releaseFlags),
+        // Networks (StyleGAN2 layers, later IR-SE50, LPIPS, CMPC).
+        .target(
+            name: "VoiceStyleModels",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: releaseFlags),
+        // GAN inversion (rosinality projector).
+        .target(
+            name: "VoiceStyleInversion",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleModels", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: releaseFlags),
+        // Umbrella module re-exporting everything.
+        .target(
+            name: "VoiceStyle",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleModels", "VoiceStyleInversion"],
+            swiftSettings: releaseFlags),
+        .executableTarget(
+            name: "voicestyle",
+            dependencies: ["VoiceStyle", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: releaseFlags),
+
+        // Helpers shared by the test targets (fixtures, tolerances, gradient checks); not a product.
+        .target(
+            name: "VoiceStyleTestSupport",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints"],
+            path: "Tests/VoiceStyleTestSupport"),
+        .testTarget(
+            name: "VoiceStyleEngineTests",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"],
+            exclude: ["Fixtures"]),
+        .testTarget(
+            name: "VoiceStyleCheckpointsTests",
+            dependencies: ["VoiceStyleCheckpoints", "VoiceStyleEngine", "VoiceStyleTestSupport"]),
+        .testTarget(
+            name: "VoiceStyleModelsTests",
+            dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",
+                           "VoiceStyleTestSupport"],
+            exclude: ["Fixtures"]),
+    ]
+)

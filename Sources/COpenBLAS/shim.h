@@ -1,0 +1,2 @@
+// OpenBLAS (Debian libopenblas-dev, pthread build): CBLAS plus the OpenBLAS thread controls.
+#include <cblas.h>

@@ -1,0 +1,8 @@
+// The voicestyle library: one import for the engine, checkpoints, models and pipeline stages.
+@_exported import VoiceStyleEngine
+@_exported import VoiceStyleCheckpoints
+@_exported import VoiceStyleModels
+@_exported import VoiceStyleInversion
+
+/// The package version, printed by `voicestyle --version` and written into reports.
+public let voiceStyleVersion = "0.1.0"

@@ -1,0 +1,226 @@
+// The engine's tensor: a dense, row-major (NCHW for images) array with an optional autodiff history,
+// modelled on torch.Tensor (requires_grad, .grad, grad_fn).
+import Foundation
+
+/// Owned, 64-byte-aligned element storage. Several tensors (reshaped views) may share one storage.
+/// Large blocks come from and return to `BlockPool.shared`, so repeated iterations reuse memory.
+public final class TensorStorage<T: TensorScalar>: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<T>
+    private let blockBytes: Int
+
+    /// Uninitialised storage for `count` elements.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "negative element count")
+        self.count = count
+        let (raw, bytes) = BlockPool.shared.allocate(bytes: max(count, 1) * MemoryLayout<T>.stride)
+        blockBytes = bytes
+        pointer = raw.bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    /// Storage filled with `value`.
+    public convenience init(count: Int, repeating value: T) {
+        self.init(uninitializedCount: count)
+        pointer.initialize(repeating: value, count: count)
+    }
+
+    deinit { BlockPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: blockBytes) }
+}
+
+/// Runs `body` with a pooled scratch buffer of `count` uninitialised elements, valid only inside `body`.
+@inline(__always)
+func withScratch<T: TensorScalar, R>(_ count: Int, of: T.Type = T.self, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
+    let s = TensorStorage<T>(uninitializedCount: count)
+    return withExtendedLifetime(s) { body(s.pointer) }
+}
+
+/// A caching allocator for large blocks (as PyTorch's caching allocators): freed blocks of 64 KiB and more
+/// are kept, by rounded size, for the next request of that size, up to `limitBytes` in total. This avoids
+/// the page faults of fresh multi-megabyte allocations in every step of an optimisation loop.
+public final class BlockPool: @unchecked Sendable {
+    public static let shared = BlockPool(limitBytes: {
+        if let s = ProcessInfo.processInfo.environment["VOICESTYLE_POOL_MB"], let mb = Int(s) { return mb << 20 }
+        return 2 << 30
+    }())
+
+    /// Most bytes kept in free blocks.
+    public let limitBytes: Int
+    private let lock = NSLock()
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var cachedBytes = 0
+    private static let minPooled = 1 << 16
+
+    init(limitBytes: Int) { self.limitBytes = limitBytes }
+
+    /// Size classes: exact below 64 KiB, else rounded up to an eighth of the next power of two.
+    static func rounded(_ bytes: Int) -> Int {
+        if bytes < minPooled { return (bytes + 63) & ~63 }
+        let p = 1 << (Int.bitWidth - (bytes - 1).leadingZeroBitCount)
+        let step = max(p / 8, 4096)
+        return (bytes + step - 1) / step * step
+    }
+
+    func allocate(bytes: Int) -> (UnsafeMutableRawPointer, Int) {
+        let size = Self.rounded(bytes)
+        if size >= Self.minPooled {
+            lock.lock()
+            if let p = free[size]?.popLast() {
+                cachedBytes -= size
+                lock.unlock()
+                return (p, size)
+            }
+            lock.unlock()
+        }
+        return (UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64), size)
+    }
+
+    func release(_ p: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= Self.minPooled {
+            lock.lock()
+            if cachedBytes + bytes <= limitBytes {
+                free[bytes, default: []].append(p)
+                cachedBytes += bytes
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        p.deallocate()
+    }
+
+    /// Returns every cached block to the system.
+    public func trim() {
+        lock.lock()
+        for (_, ps) in free { for p in ps { p.deallocate() } }
+        free = [:]
+        cachedBytes = 0
+        lock.unlock()
+    }
+}
+
+/// A dense tensor of `T` in row-major order.
+///
+/// - Shapes: `shape` lists the extents, outermost first; a scalar has shape `[]` and one element.
+///   Images are NCHW. Tensors are always contiguous: shape changes that keep the order share storage
+///   (`reshaped`), the others copy.
+/// - Autodiff: a tensor with `requiresGrad == true` is a leaf whose gradient `backward()` accumulates into
+///   `grad`. Ops on tensors that need gradients record a `GradFn`; with no such input (frozen parameters,
+///   or inside `withoutGradients`), nothing is recorded and no backward work is done.
+public final class Tensor<T: TensorScalar> {
+    public let shape: [Int]
+    public let storage: TensorStorage<T>
+    /// Leaf flag: accumulate the gradient into `grad` on `backward()`.
+    public var requiresGrad: Bool
+    /// The accumulated gradient of a leaf (same shape), or nil.
+    public var grad: Tensor<T>?
+    /// How this tensor was computed, when it needs a gradient.
+    public internal(set) var gradFn: GradFn<T>?
+
+    /// Element count (product of `shape`).
+    public var count: Int { storage.count }
+    /// Number of dimensions.
+    public var rank: Int { shape.count }
+    /// True when `backward()` through this tensor reaches something that wants a gradient.
+    public var needsGrad: Bool { requiresGrad || gradFn != nil }
+
+    /// Wraps existing storage; `shape` must match its count.
+    public init(shape: [Int], storage: TensorStorage<T>, requiresGrad: Bool = false) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
+        precondition(shape.reduce(1, *) == storage.count,
+                     "shape \(shape) does not match \(storage.count) elements")
+        self.shape = shape
+        self.storage = storage
+        self.requiresGrad = requiresGrad
+    }
+
+    /// Uninitialised tensor (kernels fill it).
+    public convenience init(uninitializedShape shape: [Int]) {
+        self.init(shape: shape, storage: TensorStorage(uninitializedCount: shape.reduce(1, *)))
+    }
+
+    /// Tensor of zeros.
+    public convenience init(zeros shape: [Int], requiresGrad: Bool = false) {
+        self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *), repeating: 0),
+                  requiresGrad: requiresGrad)
+    }
+
+    /// Tensor filled with `value`.
+    public convenience init(shape: [Int], repeating value: T, requiresGrad: Bool = false) {
+        self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *), repeating: value),
+                  requiresGrad: requiresGrad)
+    }
+
+    /// Tensor holding `scalars` (row-major); their count must equal the product of `shape`.
+    public convenience init(shape: [Int], scalars: [T], requiresGrad: Bool = false) {
+        precondition(shape.reduce(1, *) == scalars.count,
+                     "\(scalars.count) values do not fill shape \(shape)")
+        let s = TensorStorage<T>(uninitializedCount: scalars.count)
+        scalars.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { s.pointer.initialize(from: base, count: scalars.count) }
+        }
+        self.init(shape: shape, storage: s, requiresGrad: requiresGrad)
+    }
+
+    /// A 0-d tensor.
+    public convenience init(scalar: T, requiresGrad: Bool = false) {
+        self.init(shape: [], scalars: [scalar], requiresGrad: requiresGrad)
+    }
+
+    /// Read-only view of the elements.
+    public var buffer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: storage.pointer, count: count) }
+    /// Mutable view of the elements (in-place updates such as optimiser steps; not recorded by autodiff).
+    public var mutableBuffer: UnsafeMutableBufferPointer<T> {
+        UnsafeMutableBufferPointer(start: storage.pointer, count: count)
+    }
+    /// The elements as an array (copy).
+    public var scalars: [T] { Array(buffer) }
+    /// The only element of a one-element tensor.
+    public var item: T {
+        precondition(count == 1, "item needs a one-element tensor, shape is \(shape)")
+        return storage.pointer[0]
+    }
+
+    /// Row-major strides of `shape`.
+    public var strides: [Int] { Tensor.contiguousStrides(shape) }
+
+    /// Row-major strides for a shape.
+    public static func contiguousStrides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count)
+        var acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= shape[i] }
+        return s
+    }
+
+    /// A copy of the data with no autodiff history.
+    public func detached() -> Tensor<T> {
+        let s = TensorStorage<T>(uninitializedCount: count)
+        s.pointer.update(from: storage.pointer, count: count)
+        return Tensor(shape: shape, storage: s)
+    }
+
+    /// The same data viewed with no autodiff history (shares storage).
+    public func detachedView() -> Tensor<T> { Tensor(shape: shape, storage: storage) }
+
+    /// Converts the element type (copy, no history).
+    public func converted<U: TensorScalar>(to: U.Type = U.self) -> Tensor<U> {
+        let out = Tensor<U>(uninitializedShape: shape)
+        let src = storage.pointer, dst = out.storage.pointer
+        for i in 0..<count { dst[i] = U(src[i]) }
+        return out
+    }
+
+    /// Normalises a possibly negative axis.
+    @inline(__always)
+    func axis(_ a: Int) -> Int {
+        let r = a < 0 ? a + rank : a
+        precondition(r >= 0 && r < rank, "axis \(a) out of range for shape \(shape)")
+        return r
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let head = buffer.prefix(8).map { "\($0)" }.joined(separator: ", ")
+        return "Tensor<\(T.dtypeName)>\(shape)[\(head)\(count > 8 ? ", …" : "")]"
+    }
+}
