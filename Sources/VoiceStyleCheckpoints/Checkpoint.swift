@@ -109,7 +109,9 @@ public struct Checkpoint: Sendable {
         return t
     }
 
-    /// The tensor at `path` as float32, checking its shape when `shape` is given.
+    /// The tensor at `path` as float32, checking its shape when `shape` is given. float32 data is not
+    /// copied: the tensor borrows the file mapping (see `StoredTensor.sharedFloatTensor`), so treat it as
+    /// read-only.
     public func floatTensor(at path: String, shape: [Int]? = nil) throws -> Tensor<Float> {
         let t = try tensor(at: path)
         if let shape, t.shape != shape {
@@ -118,6 +120,6 @@ public struct Checkpoint: Sendable {
         guard t.dtype.isFloatingPoint || t.dtype == .bool || [.int64, .int32, .int16, .int8, .uint8].contains(t.dtype) else {
             throw CheckpointError.wrongType(file: self.path, path: path, expected: "a numeric tensor", found: t.dtype.rawValue)
         }
-        return t.tensor(Float.self)
+        return t.sharedFloatTensor()
     }
 }

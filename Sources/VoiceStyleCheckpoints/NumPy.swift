@@ -177,11 +177,7 @@ public enum NumPyFile {
         }
     }
 
-    static func readFile(_ url: URL) throws -> Data {
-        do { return try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw CheckpointError.unreadable(file: url.path, reason: error.localizedDescription)
-        }
-    }
+    static func readFile(_ url: URL) throws -> Data { try MappedFile.map(url) }
 }
 
 /// Row-major strides of a shape (extents of 0 count as 1).

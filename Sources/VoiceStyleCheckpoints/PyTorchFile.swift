@@ -4,7 +4,7 @@
 import Foundation
 
 /// Reads PyTorch `torch.save` files without executing anything.
-enum PyTorchFile {
+public enum PyTorchFile {
     /// The legacy format's magic number 0x1950a86a20f9469cfc6c.
     static let legacyMagic = "119547037146038801333356"
 

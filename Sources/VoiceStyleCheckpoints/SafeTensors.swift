@@ -24,11 +24,7 @@ public struct SafeTensorsFile: Sendable {
 
     /// Reads a file (memory-mapped: tensor bytes are slices of the mapping, copied only on conversion).
     public static func read(_ url: URL) throws -> SafeTensorsFile {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw CheckpointError.unreadable(file: url.path, reason: error.localizedDescription)
-        }
-        return try parse(data, file: url.path)
+        try parse(try MappedFile.map(url), file: url.path)
     }
 
     /// Parses the bytes of a safetensors file. Every offset and size is checked before use.

@@ -122,6 +122,18 @@ public struct StoredTensor: Sendable, Equatable {
         return t
     }
 
+    /// A float32 tensor over the same bytes, without copying, when they are float32 and suitably aligned
+    /// (safetensors and PyTorch zip files are); otherwise a converted copy. The tensor shares memory with
+    /// the file mapping: treat it as read-only (model weights), or `detached()` it before writing.
+    public func sharedFloatTensor() -> Tensor<Float> {
+        guard dtype == .float32, count > 0 else { return tensor(Float.self) }
+        let aligned = bytes.withUnsafeBytes { Int(bitPattern: $0.baseAddress) % MemoryLayout<Float>.alignment == 0 }
+        guard aligned else { return tensor(Float.self) }
+        let owner = DataOwner(bytes)
+        let p = owner.data.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
+        return Tensor(shape: shape, storage: TensorStorage(borrowing: p.assumingMemoryBound(to: Float.self), count: count, owner: owner))
+    }
+
     private static func float8(_ b: UInt8, exponentBits: Int, bias: Int, finiteOnly: Bool) -> Double {
         let mantBits = 7 - exponentBits
         let sign: Double = b & 0x80 != 0 ? -1 : 1

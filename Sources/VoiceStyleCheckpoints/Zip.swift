@@ -140,7 +140,9 @@ struct ZipWriter {
     private var central = Data()
     private var count = 0
 
-    mutating func add(name: String, contents: Data) {
+    /// Adds an entry; with `alignment`, its data starts at a multiple of that many bytes (padding in an
+    /// extra field, as PyTorch's writer does), so tensors can be used in place from a memory mapping.
+    mutating func add(name: String, contents: Data, alignment: Int = 1) {
         let nameBytes = Data(name.utf8)
         let crc = contents.withUnsafeBytes { UInt32(crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, uInt($0.count))) }
         let offset = data.count
@@ -149,6 +151,12 @@ struct ZipWriter {
         if zip64 {
             extra.append(le16(1)); extra.append(le16(24))
             extra.append(le64(UInt64(contents.count))); extra.append(le64(UInt64(contents.count))); extra.append(le64(UInt64(offset)))
+        }
+        if alignment > 1 {
+            let unpadded = offset + 30 + nameBytes.count + extra.count + 4
+            let pad = (alignment - unpadded % alignment) % alignment
+            extra.append(le16(0x4246)); extra.append(le16(UInt16(pad)))  // "FB" padding field
+            extra.append(Data(count: pad))
         }
         let size32 = zip64 ? 0xFFFF_FFFF : UInt32(contents.count)
         data.append(le32(0x0403_4B50)); data.append(le16(zip64 ? 45 : 20)); data.append(le16(0)); data.append(le16(0))

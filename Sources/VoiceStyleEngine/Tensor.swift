@@ -8,6 +8,8 @@ public final class TensorStorage<T: TensorScalar>: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<T>
     private let blockBytes: Int
+    /// Keeps borrowed memory alive (nil for owned storage).
+    private let owner: AnyObject?
 
     /// Uninitialised storage for `count` elements.
     public init(uninitializedCount count: Int) {
@@ -15,7 +17,18 @@ public final class TensorStorage<T: TensorScalar>: @unchecked Sendable {
         self.count = count
         let (raw, bytes) = BlockPool.shared.allocate(bytes: max(count, 1) * MemoryLayout<T>.stride)
         blockBytes = bytes
+        owner = nil
         pointer = raw.bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    /// Storage over memory another object owns (a memory-mapped checkpoint): no copy, and nothing is freed
+    /// here; `owner` is retained for the storage's lifetime. `pointer` must be aligned for `T`.
+    public init(borrowing pointer: UnsafeMutablePointer<T>, count: Int, owner: AnyObject) {
+        precondition(Int(bitPattern: pointer) % MemoryLayout<T>.alignment == 0, "misaligned borrowed storage")
+        self.count = count
+        self.pointer = pointer
+        self.owner = owner
+        blockBytes = 0
     }
 
     /// Storage filled with `value`.
@@ -24,7 +37,7 @@ public final class TensorStorage<T: TensorScalar>: @unchecked Sendable {
         pointer.initialize(repeating: value, count: count)
     }
 
-    deinit { BlockPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: blockBytes) }
+    deinit { if owner == nil { BlockPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: blockBytes) } }
 }
 
 /// Runs `body` with a pooled scratch buffer of `count` uninitialised elements, valid only inside `body`.

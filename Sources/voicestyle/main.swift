@@ -12,7 +12,7 @@ struct VoiceStyleCommand: ParsableCommand {
             Subcommands print their own help: voicestyle help SUBCOMMAND.
             """,
         version: voiceStyleVersion,
-        subcommands: [BenchCommand.self])
+        subcommands: [CheckpointCommand.self, BenchCommand.self])
 }
 
 VoiceStyleCommand.main()

@@ -270,3 +270,21 @@ struct HostileInputTests {
         return d
     }
 }
+
+@Suite("PyTorch writer")
+struct PyTorchWriterTests {
+    @Test("a written state dict reads back exactly, as an OrderedDict")
+    func roundTrip() throws {
+        let source = try Checkpoint.open(local("g_ema_state_dict_zip.pt"))
+        let tensors = try source.tensors()
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("vs-w-\(UUID().uuidString).pt")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try PyTorchFile.writeZip(stateDict: tensors, to: url)
+        let back = try Checkpoint.open(url)
+        #expect(back.format == .pytorchZip)
+        if case let .dict(d) = back.root { #expect(d.typeName == "OrderedDict") }
+        let got = try back.tensors()
+        #expect(got.map(\.name) == tensors.map(\.name))
+        for (a, b) in zip(got, tensors) { #expect(a.tensor == b.tensor, "\(a.name)") }
+    }
+}

@@ -1,0 +1,342 @@
+// Follows rosinality/stylegan2-pytorch model.py `Generator` (with `StyledConv`, `ToRGB`, `NoiseInjection`,
+// `ConstantInput`, `PixelNorm`, `Upsample`), as used by voicestyle generation/model.py.
+import Foundation
+import VoiceStyleCheckpoints
+import VoiceStyleEngine
+
+/// Architecture of a rosinality generator. Defaults equal upstream's `Generator(256, 512, 8)`.
+public struct GeneratorConfig: Sendable, Equatable {
+    /// Output resolution (a power of two ≥ 4).
+    public var size: Int = 256
+    /// Width of z and W.
+    public var styleDim: Int = 512
+    /// Number of EqualLinear layers in the mapping network.
+    public var mappingLayers: Int = 8
+    /// Learning-rate multiplier of the mapping network (not stored in checkpoints; upstream default 0.01).
+    public var lrMLP: Float = 0.01
+    /// Channels per resolution (4, 8, …, size); channel multiplier 2 gives 512 up to 64 px, then 256, 128, 64, 32.
+    public var channels: [Int: Int] = [4: 512, 8: 512, 16: 512, 32: 512, 64: 512, 128: 256, 256: 128, 512: 64, 1024: 32]
+    /// 1-D blur kernel of the up/down-sampling layers.
+    public var blur: [Float] = [1, 3, 3, 1]
+
+    public init() {}
+
+    /// log₂(size).
+    public var logSize: Int { Int(log2(Double(size)).rounded()) }
+    /// Number of per-layer latents: 2·log₂(size) − 2 (14 at 256 px).
+    public var latentCount: Int { 2 * logSize - 2 }
+    /// Number of noise inputs: 2·log₂(size) − 3 (13 at 256 px).
+    public var noiseCount: Int { 2 * logSize - 3 }
+    /// Resolution of noise input i: 2^((i + 5) / 2) → 4, 8, 8, 16, 16, …
+    public func noiseResolution(_ i: Int) -> Int { 1 << ((i + 5) / 2) }
+
+    /// The architecture a state dict implies: style width from `style.1.weight`, mapping depth from the
+    /// `style.N.weight` keys, resolution from the number of `to_rgbs`, channels from the conv weights.
+    public static func inferred(from shapes: [String: [Int]], lrMLP: Float = 0.01, file: String = "") throws -> GeneratorConfig {
+        func fail(_ why: String) -> StateDictError {
+            StateDictError(model: "StyleGAN2 generator", file: file, missing: [why], unexpected: [], misShaped: [])
+        }
+        guard let s1 = shapes["style.1.weight"], s1.count == 2 else { throw fail("style.1.weight") }
+        guard let input = shapes["input.input"], input.count == 4 else { throw fail("input.input") }
+        var c = GeneratorConfig()
+        c.styleDim = s1[1]
+        c.lrMLP = lrMLP
+        var n = 0
+        while shapes["style.\(n + 1).weight"] != nil { n += 1 }
+        c.mappingLayers = n
+        var rgbs = 0
+        while shapes["to_rgbs.\(rgbs).conv.weight"] != nil { rgbs += 1 }
+        c.size = 1 << (rgbs + 2)
+        var channels: [Int: Int] = [4: input[1]]
+        for k in 0..<rgbs {
+            guard let w = shapes["convs.\(2 * k).conv.weight"], w.count == 5 else { throw fail("convs.\(2 * k).conv.weight") }
+            channels[1 << (k + 3)] = w[1]
+        }
+        c.channels = channels
+        return c
+    }
+
+    /// Every state-dict key and shape of this architecture, in upstream order (the one place the
+    /// checkpoint layout is declared). Noise buffers and blur kernels are optional.
+    public var parameterSpecs: [ParameterSpec] {
+        let d = styleDim, k = blur.count
+        var specs: [ParameterSpec] = []
+        for i in 1...max(mappingLayers, 1) where mappingLayers > 0 {
+            specs += [ParameterSpec("style.\(i).weight", [d, d]), ParameterSpec("style.\(i).bias", [d])]
+        }
+        func styled(_ p: String, _ cin: Int, _ cout: Int, up: Bool) -> [ParameterSpec] {
+            var s = [ParameterSpec("\(p).conv.weight", [1, cout, cin, 3, 3])]
+            if up { s.append(ParameterSpec("\(p).conv.blur.kernel", [k, k], optional: true)) }
+            return s + [ParameterSpec("\(p).conv.modulation.weight", [cin, d]), ParameterSpec("\(p).conv.modulation.bias", [cin]),
+                        ParameterSpec("\(p).noise.weight", [1]), ParameterSpec("\(p).activate.bias", [cout])]
+        }
+        func rgb(_ p: String, _ cin: Int, up: Bool) -> [ParameterSpec] {
+            var s = [ParameterSpec("\(p).bias", [1, 3, 1, 1])]
+            if up { s.append(ParameterSpec("\(p).upsample.kernel", [k, k], optional: true)) }
+            return s + [ParameterSpec("\(p).conv.weight", [1, 3, cin, 1, 1]), ParameterSpec("\(p).conv.modulation.weight", [cin, d]),
+                        ParameterSpec("\(p).conv.modulation.bias", [cin])]
+        }
+        let c4 = channels[4] ?? 512
+        specs.append(ParameterSpec("input.input", [1, c4, 4, 4]))
+        specs += styled("conv1", c4, c4, up: false)
+        specs += rgb("to_rgb1", c4, up: false)
+        var cin = c4
+        for k in 0..<(logSize - 2) {
+            let cout = channels[1 << (k + 3)] ?? 512
+            specs += styled("convs.\(2 * k)", cin, cout, up: true)
+            specs += styled("convs.\(2 * k + 1)", cout, cout, up: false)
+            specs += rgb("to_rgbs.\(k)", cout, up: true)
+            cin = cout
+        }
+        for i in 0..<noiseCount {
+            let r = noiseResolution(i)
+            specs.append(ParameterSpec("noises.noise_\(i)", [1, 1, r, r], optional: true))
+        }
+        return specs
+    }
+}
+
+/// ModulatedConv2d → NoiseInjection (out + weight·noise) → FusedLeakyReLU(bias).
+public final class StyledConv {
+    public let conv: ModulatedConv2d
+    /// NoiseInjection weight [1].
+    public let noiseWeight: Tensor<Float>
+    /// FusedLeakyReLU bias [out].
+    public let activationBias: Tensor<Float>
+
+    public init(conv: ModulatedConv2d, noiseWeight: Tensor<Float>, activationBias: Tensor<Float>) {
+        self.conv = conv
+        self.noiseWeight = noiseWeight
+        self.activationBias = activationBias
+    }
+
+    /// x [B, in, H, W], style [B, D], noise [B or 1, 1, H', W'] → [B, out, H', W'].
+    public func callAsFunction(_ x: Tensor<Float>, style: Tensor<Float>, noise: Tensor<Float>) -> Tensor<Float> {
+        let out = conv(x, style: style)
+        return (out + noiseWeight * noise).fusedLeakyRelu(bias: activationBias)
+    }
+}
+
+/// Modulated 1×1 convolution to RGB (no demodulation) + bias, plus the upsampled previous RGB (skip).
+public final class ToRGB {
+    public let conv: ModulatedConv2d
+    /// [1, 3, 1, 1]
+    public let bias: Tensor<Float>
+    /// Upsample kernel (make_kernel·4), nil for the first ToRGB (no skip input).
+    public let upsampleKernel: Tensor<Float>?
+
+    public init(conv: ModulatedConv2d, bias: Tensor<Float>, upsampleKernel: Tensor<Float>?) {
+        self.conv = conv
+        self.bias = bias
+        self.upsampleKernel = upsampleKernel
+    }
+
+    public func callAsFunction(_ x: Tensor<Float>, style: Tensor<Float>, skip: Tensor<Float>?) -> Tensor<Float> {
+        var out = conv(x, style: style) + bias
+        if let skip, let k = upsampleKernel {
+            // Upsample(kernel, factor 2): upfirdn2d(up=2, pad=(p0, p1)) with p = len(k) − 2.
+            let p = k.shape[0] - 2
+            out = out + skip.upfirdn2d(kernel: k, up: (2, 2), pad: UpFirDnPadding((p + 1) / 2 + 1, p / 2))
+        }
+        return out
+    }
+}
+
+/// Where the per-layer noise comes from.
+public enum GeneratorNoise {
+    /// Fresh N(0,1) maps from a seeded generator (upstream's randomize_noise=True, made reproducible).
+    case random(seed: UInt64)
+    /// The checkpoint's `noises.noise_i` buffers (upstream's randomize_noise=False).
+    case stored
+    /// All zeros.
+    case zero
+    /// Explicit maps, one per layer, each [B or 1, 1, R, R].
+    case given([Tensor<Float>])
+}
+
+/// rosinality's StyleGAN2 generator (mapping network + synthesis network), parameters frozen.
+///
+/// Inputs: z or W latents [B, styleDim], or W+ latents [B, latentCount, styleDim]. Output: images
+/// [B, 3, size, size], nominally in [-1, 1] (not clamped). Gradients flow to latents and noise maps that
+/// require them.
+public final class StyleGAN2Generator {
+    public let config: GeneratorConfig
+    public let mapping: [EqualLinear]
+    public let constantInput: Tensor<Float>
+    public let conv1: StyledConv
+    public let toRGB1: ToRGB
+    /// Per resolution above 4: (upsampling conv, conv, ToRGB).
+    public let blocks: [(up: StyledConv, conv: StyledConv, toRGB: ToRGB)]
+    /// The checkpoint's noise buffers (nil when absent, as in 550000.pt).
+    public let storedNoise: [Tensor<Float>]?
+    /// The checkpoint's `latent_avg` (train-style files), or nil.
+    public let latentAverage: Tensor<Float>?
+
+    /// Builds the generator from a state dict (keys as `Generator.state_dict()`), inferring the architecture.
+    public init(stateDict: StateDict, latentAverage: Tensor<Float>? = nil, lrMLP: Float = 0.01) throws {
+        let cfg = try GeneratorConfig.inferred(from: stateDict.shapes, lrMLP: lrMLP, file: stateDict.file)
+        let p = try stateDict.load(cfg.parameterSpecs, model: "StyleGAN2 generator (\(cfg.size) px)")
+        config = cfg
+        mapping = (0..<cfg.mappingLayers).map {
+            EqualLinear(weight: p["style.\($0 + 1).weight"]!, bias: p["style.\($0 + 1).bias"]!, lrMul: cfg.lrMLP, activation: true)
+        }
+        func modulated(_ prefix: String, demodulate: Bool = true, up: Bool = false) -> ModulatedConv2d {
+            ModulatedConv2d(weight: p["\(prefix).weight"]!,
+                            modulation: EqualLinear(weight: p["\(prefix).modulation.weight"]!, bias: p["\(prefix).modulation.bias"]!),
+                            demodulate: demodulate, upsample: up, blur: cfg.blur, blurKernel: p["\(prefix).blur.kernel"])
+        }
+        func styled(_ prefix: String, up: Bool) -> StyledConv {
+            StyledConv(conv: modulated("\(prefix).conv", up: up), noiseWeight: p["\(prefix).noise.weight"]!,
+                       activationBias: p["\(prefix).activate.bias"]!)
+        }
+        func rgb(_ prefix: String, up: Bool) -> ToRGB {
+            ToRGB(conv: modulated("\(prefix).conv", demodulate: false), bias: p["\(prefix).bias"]!,
+                  upsampleKernel: up ? (p["\(prefix).upsample.kernel"] ?? makeBlurKernel(cfg.blur, scale: 4)) : nil)
+        }
+        constantInput = p["input.input"]!
+        conv1 = styled("conv1", up: false)
+        toRGB1 = rgb("to_rgb1", up: false)
+        blocks = (0..<(cfg.logSize - 2)).map { k in
+            (styled("convs.\(2 * k)", up: true), styled("convs.\(2 * k + 1)", up: false), rgb("to_rgbs.\(k)", up: true))
+        }
+        let noises = (0..<cfg.noiseCount).compactMap { p["noises.noise_\($0)"] }
+        storedNoise = noises.count == cfg.noiseCount ? noises : nil
+        if let latentAverage, latentAverage.count != cfg.styleDim {
+            throw StateDictError(model: "StyleGAN2 generator", file: stateDict.file, missing: [], unexpected: [],
+                                 misShaped: [("latent_avg", [cfg.styleDim], latentAverage.shape)])
+        }
+        self.latentAverage = latentAverage?.reshaped([1, cfg.styleDim])
+    }
+
+    /// Loads from a checkpoint file: a train- or convert-style dict (its `g_ema` entry and `latent_avg`), a
+    /// bare state dict, or a safetensors conversion of either.
+    public convenience init(checkpoint: Checkpoint, lrMLP: Float = 0.01) throws {
+        var path = ""
+        if (try? checkpoint.value(at: "g_ema")) != nil { path = "g_ema" }
+        var avg: Tensor<Float>? = nil
+        if case .tensor? = try? checkpoint.value(at: "latent_avg") { avg = try checkpoint.floatTensor(at: "latent_avg") }
+        try self.init(stateDict: StateDict(checkpoint, path: path), latentAverage: avg, lrMLP: lrMLP)
+    }
+
+    /// The mapping network: PixelNorm then the EqualLinear layers. z [B, D] → W [B, D].
+    public func map(_ z: Tensor<Float>) -> Tensor<Float> {
+        mapping.reduce(z.pixelNorm()) { $1($0) }
+    }
+
+    /// Mean of `count` mapped standard-normal z (upstream `mean_latent`), [1, D].
+    public func meanLatent(count: Int, using rng: inout SeededGenerator) -> Tensor<Float> {
+        withoutGradients { map(Tensor.randomNormal([count, config.styleDim], using: &rng)).mean(axes: [0], keepDims: true) }
+    }
+
+    /// Noise maps for a batch, one per layer ([batch, 1, R, R]; stored buffers are [1, 1, R, R]).
+    public func noise(_ source: GeneratorNoise, batch: Int) throws -> [Tensor<Float>] {
+        switch source {
+        case let .random(seed):
+            var rng = SeededGenerator(seed: seed)
+            return (0..<config.noiseCount).map { i in
+                let r = config.noiseResolution(i)
+                return Tensor.randomNormal([batch, 1, r, r], using: &rng)
+            }
+        case .stored:
+            guard let storedNoise else {
+                throw GeneratorError.noStoredNoise
+            }
+            return storedNoise
+        case .zero:
+            return (0..<config.noiseCount).map { Tensor(zeros: [1, 1, config.noiseResolution($0), config.noiseResolution($0)]) }
+        case let .given(maps):
+            guard maps.count == config.noiseCount else { throw GeneratorError.noiseCount(expected: config.noiseCount, got: maps.count) }
+            for (i, m) in maps.enumerated() {
+                let r = config.noiseResolution(i)
+                guard m.rank == 4, m.shape[1] == 1, m.shape[2] == r, m.shape[3] == r, m.shape[0] == 1 || m.shape[0] == batch else {
+                    throw GeneratorError.noiseShape(index: i, expected: [batch, 1, r, r], got: m.shape)
+                }
+            }
+            return maps
+        }
+    }
+
+    /// Per-layer latents [B, latentCount, D] from styles (upstream Generator.forward up to the synthesis):
+    /// z styles go through the mapping network unless `inputIsLatent`; truncation ψ < 1 pulls each style
+    /// towards `truncationLatent` before the broadcast; two styles are mixed at `injectIndex`.
+    public func latents(_ styles: [Tensor<Float>], inputIsLatent: Bool, truncation: Float = 1,
+                        truncationLatent: Tensor<Float>? = nil, injectIndex: Int? = nil) throws -> Tensor<Float> {
+        guard !styles.isEmpty && styles.count <= 2 else { throw GeneratorError.styleCount(styles.count) }
+        let n = config.latentCount
+        var s = inputIsLatent ? styles : styles.map { map($0) }
+        if truncation < 1 {
+            guard let t = truncationLatent ?? latentAverage else { throw GeneratorError.noTruncationLatent }
+            s = s.map { t + truncation * ($0 - t) }
+        }
+        func broadcast(_ x: Tensor<Float>, _ count: Int) throws -> Tensor<Float> {
+            if x.rank == 3 {
+                guard x.shape[1] == n, x.shape[2] == config.styleDim else { throw GeneratorError.latentShape(x.shape, n, config.styleDim) }
+                return x.slice(axis: 1, 0, count)
+            }
+            guard x.rank == 2, x.shape[1] == config.styleDim else { throw GeneratorError.latentShape(x.shape, n, config.styleDim) }
+            return x.reshaped([x.shape[0], 1, config.styleDim]).repeated([1, count, 1])
+        }
+        if s.count == 1 {
+            if s[0].rank == 3 { return try broadcast(s[0], n) }
+            return try broadcast(s[0], n)
+        }
+        guard let inject = injectIndex, inject >= 1, inject < n else { throw GeneratorError.injectIndex(injectIndex, n) }
+        let first = try broadcast(s[0], inject)
+        let second = s[1].rank == 3 ? try broadcast(s[1], n).slice(axis: 1, inject, n)
+                                    : s[1].reshaped([s[1].shape[0], 1, config.styleDim]).repeated([1, n - inject, 1])
+        return Tensor.concat([first, second], axis: 1)
+    }
+
+    /// The synthesis network: latents [B, latentCount, D] and one noise map per layer → images [B, 3, size, size].
+    public func synthesize(_ latent: Tensor<Float>, noise: [Tensor<Float>]) -> Tensor<Float> {
+        precondition(latent.rank == 3 && latent.shape[1] == config.latentCount, "latent \(latent.shape) needs \(config.latentCount) layers")
+        precondition(noise.count == config.noiseCount, "\(noise.count) noise maps for \(config.noiseCount) layers")
+        let b = latent.shape[0]
+        // Upstream slices latent[:, i] per layer; slice once per distinct index.
+        let layer = (0..<config.latentCount).map { latent.slice(axis: 1, $0, $0 + 1).reshaped([b, config.styleDim]) }
+        var out = constantInput.repeated([b, 1, 1, 1])
+        out = conv1(out, style: layer[0], noise: noise[0])
+        var skip = toRGB1(out, style: layer[1], skip: nil)
+        var i = 1
+        for (k, block) in blocks.enumerated() {
+            out = block.up(out, style: layer[i], noise: noise[1 + 2 * k])
+            out = block.conv(out, style: layer[i + 1], noise: noise[2 + 2 * k])
+            skip = block.toRGB(out, style: layer[i + 2], skip: skip)
+            i += 2
+        }
+        return skip
+    }
+
+    /// Upstream `Generator.forward`: styles → latents → image. Returns the image and the per-layer latents.
+    public func callAsFunction(_ styles: [Tensor<Float>], inputIsLatent: Bool = false, noise: GeneratorNoise,
+                               truncation: Float = 1, truncationLatent: Tensor<Float>? = nil,
+                               injectIndex: Int? = nil) throws -> (image: Tensor<Float>, latent: Tensor<Float>) {
+        let latent = try latents(styles, inputIsLatent: inputIsLatent, truncation: truncation,
+                                 truncationLatent: truncationLatent, injectIndex: injectIndex)
+        let maps = try self.noise(noise, batch: latent.shape[0])
+        return (synthesize(latent, noise: maps), latent)
+    }
+}
+
+/// Misuse of the generator, with what to do about it.
+public enum GeneratorError: Error, CustomStringConvertible, Equatable {
+    case noStoredNoise
+    case noiseCount(expected: Int, got: Int)
+    case noiseShape(index: Int, expected: [Int], got: [Int])
+    case styleCount(Int)
+    case noTruncationLatent
+    case latentShape([Int], Int, Int)
+    case injectIndex(Int?, Int)
+
+    public var description: String {
+        switch self {
+        case .noStoredNoise: "this checkpoint has no noises.noise_* buffers (550000.pt lacks them): use random, zero or explicit noise"
+        case let .noiseCount(e, g): "\(g) noise maps given; the generator has \(e) noise inputs (noise_0 … noise_\(e - 1))"
+        case let .noiseShape(i, e, g): "noise_\(i) has shape \(g); expected \(e) (batch may be 1)"
+        case let .styleCount(n): "\(n) styles given; the generator takes one, or two for style mixing"
+        case .noTruncationLatent: "truncation needs a truncation latent: the checkpoint has no latent_avg, so pass the mean of mapped z"
+        case let .latentShape(s, n, d): "latent of shape \(s): expected [B, \(d)] (W or z) or [B, \(n), \(d)] (W+)"
+        case let .injectIndex(i, n): "style mixing needs an inject index in 1..<\(n), got \(i.map(String.init) ?? "none")"
+        }
+    }
+}
