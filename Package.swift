@@ -28,6 +28,7 @@ let package = Package(
         // System libraries (Debian packages installed by scripts/setup).
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
 
         // Tensor engine: tensors, reverse-mode autodiff, kernels, Adam.
         .target(
@@ -38,6 +39,11 @@ let package = Package(
         .target(
             name: "VoiceStyleCheckpoints",
             dependencies: ["VoiceStyleEngine", "CZlib"],
+            swiftSettings: releaseFlags),
+        // Images: PNG codec, tensor ↔ image conversions, grids.
+        .target(
+            name: "VoiceStyleImaging",
+            dependencies: ["VoiceStyleEngine", "CPNG"],
             swiftSettings: releaseFlags),
         // Networks (StyleGAN2 layers, later IR-SE50, LPIPS, CMPC).
         .target(
@@ -52,7 +58,7 @@ let package = Package(
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
-            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleModels", "VoiceStyleInversion"],
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleModels", "VoiceStyleInversion"],
             swiftSettings: releaseFlags),
         .executableTarget(
             name: "voicestyle",
@@ -71,6 +77,9 @@ let package = Package(
         .testTarget(
             name: "VoiceStyleCheckpointsTests",
             dependencies: ["VoiceStyleCheckpoints", "VoiceStyleEngine", "VoiceStyleTestSupport"]),
+        .testTarget(
+            name: "VoiceStyleImagingTests",
+            dependencies: ["VoiceStyleImaging", "VoiceStyleEngine", "VoiceStyleTestSupport", "CPNG"]),
         .testTarget(
             name: "VoiceStyleModelsTests",
             dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",

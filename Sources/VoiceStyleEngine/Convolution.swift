@@ -251,10 +251,13 @@ extension Tensor {
         if let bias { out.addChannelBias(bias) }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
+        // The input is kept for the weight gradient only: frozen weights let it be freed after the forward.
+        let input: Tensor<T>? = weight.needsGrad ? self : nil
+        let inputNeedsGrad = needsGrad, inputShape = shape
         return Tensor.record("conv2d", out, inputs) { gy in
             var gx: Tensor<T>? = nil, gw: Tensor<T>? = nil, gb: Tensor<T>? = nil
-            if self.needsGrad {
-                let t = Tensor<T>(uninitializedShape: self.shape)
+            if inputNeedsGrad {
+                let t = Tensor<T>(uninitializedShape: inputShape)
                 for gi in 0..<groups {
                     ConvKernels.backwardInput(g, dy: gy.storage.pointer + gi * og * g.oh * g.ow,
                                               weight: weight.storage.pointer + gi * wsz,
@@ -262,10 +265,10 @@ extension Tensor {
                 }
                 gx = t
             }
-            if weight.needsGrad {
+            if let input {
                 let t = Tensor<T>(uninitializedShape: weight.shape)
                 for gi in 0..<groups {
-                    ConvKernels.backwardWeight(g, x: self.storage.pointer + gi * cg * h * w,
+                    ConvKernels.backwardWeight(g, x: input.storage.pointer + gi * cg * h * w,
                                                dy: gy.storage.pointer + gi * og * g.oh * g.ow,
                                                dw: t.storage.pointer + gi * wsz)
                 }
@@ -299,16 +302,18 @@ extension Tensor {
         if let bias { out.addChannelBias(bias) }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
+        let input: Tensor<T>? = weight.needsGrad ? self : nil
+        let inputNeedsGrad = needsGrad, inputShape = shape
         return Tensor.record("convTranspose2d", out, inputs) { gy in
             var gx: Tensor<T>? = nil, gw: Tensor<T>? = nil, gb: Tensor<T>? = nil
-            if self.needsGrad {
-                let t = Tensor<T>(uninitializedShape: self.shape)
+            if inputNeedsGrad {
+                let t = Tensor<T>(uninitializedShape: inputShape)
                 ConvKernels.forward(g, x: gy.storage.pointer, weight: weight.storage.pointer, y: t.storage.pointer)
                 gx = t
             }
-            if weight.needsGrad {
+            if let input {
                 let t = Tensor<T>(uninitializedShape: weight.shape)
-                ConvKernels.backwardWeight(g, x: gy.storage.pointer, dy: self.storage.pointer, dw: t.storage.pointer)
+                ConvKernels.backwardWeight(g, x: gy.storage.pointer, dy: input.storage.pointer, dw: t.storage.pointer)
                 gw = t
             }
             if let bias, bias.needsGrad { gb = gy.sumPerChannel() }

@@ -97,8 +97,9 @@ extension Tensor {
             }
             offset += t.shape[ax]
         }
+        let parts = zip(tensors, starts).map { (needs: $0.needsGrad, start: $1, extent: $0.shape[ax]) }
         return record("concat", out, tensors) { g in
-            zip(tensors, starts).map { t, s in t.needsGrad ? g.slice(axis: ax, s, s + t.shape[ax]) : nil }
+            parts.map { $0.needs ? g.slice(axis: ax, $0.start, $0.start + $0.extent) : nil }
         }
     }
 

@@ -61,7 +61,18 @@ public final class BlockPool: @unchecked Sendable {
     private let lock = NSLock()
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var cachedBytes = 0
+    private var hits = 0, misses = 0, liveBytes = 0, peakLiveBytes = 0
     private static let minPooled = 1 << 16
+
+    /// Large-block figures: requests served from the cache, requests that allocated, bytes cached now,
+    /// bytes in use now and the most ever in use at once.
+    public var statistics: (hits: Int, misses: Int, cachedBytes: Int, liveBytes: Int, peakLiveBytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        return (hits, misses, cachedBytes, liveBytes, peakLiveBytes)
+    }
+
+    /// Restarts the peak-live measurement from the bytes in use now.
+    public func resetPeak() { lock.lock(); peakLiveBytes = liveBytes; lock.unlock() }
 
     init(limitBytes: Int) { self.limitBytes = limitBytes }
 
@@ -77,11 +88,15 @@ public final class BlockPool: @unchecked Sendable {
         let size = Self.rounded(bytes)
         if size >= Self.minPooled {
             lock.lock()
+            liveBytes += size
+            peakLiveBytes = max(peakLiveBytes, liveBytes)
             if let p = free[size]?.popLast() {
                 cachedBytes -= size
+                hits += 1
                 lock.unlock()
                 return (p, size)
             }
+            misses += 1
             lock.unlock()
         }
         return (UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64), size)
@@ -90,6 +105,7 @@ public final class BlockPool: @unchecked Sendable {
     func release(_ p: UnsafeMutableRawPointer, bytes: Int) {
         if bytes >= Self.minPooled {
             lock.lock()
+            liveBytes -= bytes
             if cachedBytes + bytes <= limitBytes {
                 free[bytes, default: []].append(p)
                 cachedBytes += bytes

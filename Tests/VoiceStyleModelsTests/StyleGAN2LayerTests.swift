@@ -3,7 +3,7 @@
 import Foundation
 import Testing
 import VoiceStyleEngine
-import VoiceStyleModels
+@testable import VoiceStyleModels
 import VoiceStyleTestSupport
 
 private func fixture(_ name: String) throws -> FixtureFile {
@@ -92,5 +92,30 @@ struct StyleGAN2LayerTests {
     func blurKernel() throws {
         let f = try fixture("styledconv_up")
         expectForward(makeBlurKernel(scale: 4), try f.tensor("p.conv.blur.kernel"), atol: 1e-7, "blur kernel")
+    }
+}
+
+@Suite("StyledConv fused epilogue")
+struct EpilogueTests {
+    @Test("equals the unfused ops, values and every gradient, with per-sample and shared noise", arguments: [1, 3])
+    func matchesComposite(noiseBatch: Int) throws {
+        var rng = SeededGenerator(seed: 31)
+        let o = Tensor<Float>.randomNormal([3, 5, 6, 7], using: &rng), d = Tensor<Float>.randomUniform([3, 5], low: 0.5, high: 2, using: &rng)
+        let noise = Tensor<Float>.randomNormal([noiseBatch, 1, 6, 7], using: &rng)
+        let nw = Tensor<Float>(shape: [1], scalars: [0.3]), bias = Tensor<Float>.randomNormal([5], using: &rng)
+        let r = Tensor<Float>.randomNormal([3, 5, 6, 7], using: &rng)
+        func run(_ fused: Bool) -> [Tensor<Float>] {
+            let inputs = [o, d, noise, nw, bias].map { t -> Tensor<Float> in let c = t.detached(); c.requiresGrad = true; return c }
+            let y = fused
+                ? StyledConv.epilogue(inputs[0], demodulation: inputs[1], noise: inputs[2], noiseWeight: inputs[3], bias: inputs[4])
+                : (inputs[0] * inputs[1].reshaped([3, 5, 1, 1]) + inputs[3] * inputs[2]).fusedLeakyRelu(bias: inputs[4])
+            (y * r).sum().backward()
+            return [y] + inputs.map { $0.grad! }
+        }
+        let fused = run(true), plain = run(false)
+        expectForward(fused[0], plain[0], atol: 1e-6, "output")
+        for (i, name) in ["o", "d", "noise", "noise weight", "bias"].enumerated() {
+            expectGradient(fused[i + 1], plain[i + 1], rtol: 1e-5, "grad \(name)")
+        }
     }
 }

@@ -112,8 +112,108 @@ public final class StyledConv {
 
     /// x [B, in, H, W], style [B, D], noise [B or 1, 1, H', W'] → [B, out, H', W'].
     public func callAsFunction(_ x: Tensor<Float>, style: Tensor<Float>, noise: Tensor<Float>) -> Tensor<Float> {
-        let out = conv(x, style: style)
-        return (out + noiseWeight * noise).fusedLeakyRelu(bias: activationBias)
+        let (out, d) = conv.modulatedConvolution(x, style: style)
+        return StyledConv.epilogue(out, demodulation: d, noise: noise, noiseWeight: noiseWeight, bias: activationBias)
+    }
+
+    /// leaky_relu(o·d[b,c] + w·noise + bias[c], 0.2)·√2 as one op: one pass forward, one backward, and only
+    /// `o` kept for the backward (the pre-activation is recomputed).
+    ///
+    /// Shapes: o [B, C, H, W], d [B, C] or nil (1), noise [B or 1, 1, H, W], noiseWeight [1], bias [C].
+    static func epilogue(_ o: Tensor<Float>, demodulation d: Tensor<Float>?, noise: Tensor<Float>,
+                         noiseWeight: Tensor<Float>, bias: Tensor<Float>) -> Tensor<Float> {
+        let (b, c, h, w) = (o.shape[0], o.shape[1], o.shape[2], o.shape[3])
+        let hw = h * w
+        precondition(noise.rank == 4 && noise.shape[1] == 1 && noise.shape[2] == h && noise.shape[3] == w
+                     && (noise.shape[0] == 1 || noise.shape[0] == b), "noise \(noise.shape) does not fit \(o.shape)")
+        precondition(bias.count == c && noiseWeight.count == 1 && (d == nil || d!.shape == [b, c]), "StyledConv parameters do not fit \(o.shape)")
+        let noiseBatch = noise.shape[0]
+        let slope: Float = 0.2, gain = Float(2).squareRoot()
+        let out = Tensor<Float>(uninitializedShape: o.shape)
+        let op = o.storage.pointer, np = noise.storage.pointer, bp = bias.storage.pointer, outp = out.storage.pointer
+        let dp = d?.storage.pointer
+        let nw = noiseWeight.storage.pointer[0]
+        Parallel.forChunks(b * c, costPerItem: hw) { planes in
+            for plane in planes {
+                let bi = plane / c, ci = plane % c
+                let scale = dp?[plane] ?? 1, shift = bp[ci]
+                let src = op + plane * hw, dst = outp + plane * hw, nz = np + (noiseBatch == 1 ? 0 : bi) * hw
+                for i in 0..<hw {
+                    let z = src[i] * scale + nw * nz[i] + shift
+                    dst[i] = (z > 0 ? z : z * slope) * gain
+                }
+            }
+        }
+        var inputs = [o, noise, noiseWeight, bias]
+        if let d { inputs.append(d) }
+        return Tensor.custom("styledConvEpilogue", out, inputs: inputs) { g in
+            let gp = g.storage.pointer
+            // dL/dz for every element, then the reductions each input needs.
+            let gz = Tensor<Float>(uninitializedShape: o.shape)
+            let gzp = gz.storage.pointer
+            let dScale = d.map { Tensor<Float>(zeros: $0.shape) }
+            let biasGrad = Tensor<Float>(zeros: [c])
+            let noiseGrad = Tensor<Float>(zeros: noise.shape)
+            var weightGrad = 0.0
+            let nwNeeds = noiseWeight.needsGrad
+            // Per plane: gz, Σ gz·o (for d), Σ gz (for bias), Σ gz·noise (for the noise weight).
+            let sums = UnsafeMutablePointer<(Double, Double, Double)>.allocate(capacity: b * c)
+            defer { sums.deallocate() }
+            Parallel.forChunks(b * c, costPerItem: hw) { planes in
+                for plane in planes {
+                    let bi = plane / c, ci = plane % c
+                    let scale = dp?[plane] ?? 1, shift = bp[ci]
+                    let src = op + plane * hw, gsrc = gp + plane * hw, gdst = gzp + plane * hw
+                    let nz = np + (noiseBatch == 1 ? 0 : bi) * hw
+                    var so = 0.0, sb = 0.0, sn = 0.0
+                    for i in 0..<hw {
+                        let z = src[i] * scale + nw * nz[i] + shift
+                        let v = gsrc[i] * gain * (z > 0 ? 1 : slope)
+                        gdst[i] = v
+                        so += Double(v * src[i]); sb += Double(v)
+                        if nwNeeds { sn += Double(v * nz[i]) }
+                    }
+                    sums[plane] = (so, sb, sn)
+                }
+            }
+            for plane in 0..<(b * c) {
+                dScale?.storage.pointer[plane] = Float(sums[plane].0)
+                biasGrad.storage.pointer[plane % c] += Float(sums[plane].1)
+                weightGrad += sums[plane].2
+            }
+            if noise.needsGrad {
+                // Σ over channels of gz·w, summed over the batch when the noise is shared.
+                let ngp = noiseGrad.storage.pointer
+                for bi in 0..<b {
+                    let dst = ngp + (noiseBatch == 1 ? 0 : bi) * hw
+                    for ci in 0..<c {
+                        let src = gzp + (bi * c + ci) * hw
+                        for i in 0..<hw { dst[i] += nw * src[i] }
+                    }
+                }
+            }
+            var go: Tensor<Float>? = nil
+            if o.needsGrad {
+                if let dp {
+                    let t = Tensor<Float>(uninitializedShape: o.shape)
+                    let tp = t.storage.pointer
+                    Parallel.forChunks(b * c, costPerItem: hw) { planes in
+                        for plane in planes {
+                            let s = dp[plane], src = gzp + plane * hw, dst = tp + plane * hw
+                            for i in 0..<hw { dst[i] = src[i] * s }
+                        }
+                    }
+                    go = t
+                } else {
+                    go = gz
+                }
+            }
+            var grads: [Tensor<Float>?] = [go, noise.needsGrad ? noiseGrad : nil,
+                                           nwNeeds ? Tensor<Float>(shape: noiseWeight.shape, scalars: [Float(weightGrad)]) : nil,
+                                           bias.needsGrad ? biasGrad : nil]
+            if let d { grads.append(d.needsGrad ? dScale : nil) }
+            return grads
+        }
     }
 }
 

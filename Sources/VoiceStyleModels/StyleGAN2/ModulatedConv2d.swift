@@ -87,24 +87,29 @@ public final class ModulatedConv2d {
         return c
     }
 
-    public func callAsFunction(_ x: Tensor<Float>, style: Tensor<Float>) -> Tensor<Float> {
+    /// The modulated convolution before demodulation, and the demodulation coefficients d [B, out] (nil
+    /// without demodulation). The output times d[b, o] is the layer's output; StyledConv fuses that product
+    /// into its activation. For upsampling, the blur runs before the product (both are per-channel linear).
+    public func modulatedConvolution(_ x: Tensor<Float>, style: Tensor<Float>) -> (output: Tensor<Float>, demodulation: Tensor<Float>?) {
         let b = x.shape[0]
         precondition(x.rank == 4 && x.shape[1] == inChannels, "ModulatedConv2d: input \(x.shape) for \(inChannels) channels")
         let s = modulation(style) * scale  // [B, in]
         let modulated = x * s.reshaped([b, inChannels, 1, 1])
-        var out: Tensor<Float>
+        let out: Tensor<Float>
         if upsample {
-            out = modulated.convTranspose2d(weight: transposedWeight(), stride: 2)
+            out = modulated.convTranspose2d(weight: transposedWeight(), stride: 2).upfirdn2d(kernel: blurKernel!, pad: blurPad)
         } else if downsample {
             out = modulated.upfirdn2d(kernel: blurKernel!, pad: blurPad).conv2d(weight: weight, stride: 2)
         } else {
             out = modulated.conv2d(weight: weight, padding: kernelSize / 2)
         }
-        if demodulate {
-            let d = (s.square().matmul(weightSquares()) + 1e-8).rsqrt()  // [B, out]
-            out = out * d.reshaped([b, outChannels, 1, 1])
-        }
-        if upsample { out = out.upfirdn2d(kernel: blurKernel!, pad: blurPad) }
-        return out
+        guard demodulate else { return (out, nil) }
+        return (out, (s.square().matmul(weightSquares()) + 1e-8).rsqrt())
+    }
+
+    public func callAsFunction(_ x: Tensor<Float>, style: Tensor<Float>) -> Tensor<Float> {
+        let (out, d) = modulatedConvolution(x, style: style)
+        guard let d else { return out }
+        return out * d.reshaped([x.shape[0], outChannels, 1, 1])
     }
 }
