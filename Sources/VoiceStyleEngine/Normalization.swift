@@ -4,24 +4,65 @@
 extension Tensor {
     /// Batch normalisation with fixed statistics (eval mode):
     /// `(x − mean[c]) / √(var[c] + eps) · weight[c] + bias[c]` along axis 1 of [N, C, …].
-    /// `weight`/`bias` may be nil (affine=False). Gradients flow to x, weight and bias.
+    /// `weight`/`bias` may be nil (affine=False). One pass forward (x·a[c] + b[c]); gradients flow to x,
+    /// weight and bias (the statistics are constants). x is kept for the backward only when weight needs it.
     public func batchNorm(mean: Tensor<T>, variance: Tensor<T>, weight: Tensor<T>?, bias: Tensor<T>?,
                           eps: T = 1e-5) -> Tensor<T> {
-        let c = channelLayout.channels
-        precondition(mean.count == c && variance.count == c, "batch norm statistics do not match \(c) channels")
-        var shapeC = [Int](repeating: 1, count: rank)
-        shapeC[1] = c
-        // The statistics are constants: fold them into one scale and shift per channel.
-        let invStd = Tensor<T>(uninitializedShape: shapeC)
-        let mu = Tensor<T>(uninitializedShape: shapeC)
+        let (outer, c, inner) = channelLayout
+        precondition(mean.count == c && variance.count == c && (weight?.count ?? c) == c && (bias?.count ?? c) == c,
+                     "batch norm parameters do not match \(c) channels of \(shape)")
+        // a = w / √(var + eps), b = bias − mean · a.
+        var scale = [T](repeating: 0, count: c), shift = [T](repeating: 0, count: c), invStd = [T](repeating: 0, count: c)
         for i in 0..<c {
-            invStd.storage.pointer[i] = 1 / (variance.storage.pointer[i] + eps).squareRoot()
-            mu.storage.pointer[i] = mean.storage.pointer[i]
+            invStd[i] = 1 / (variance.storage.pointer[i] + eps).squareRoot()
+            scale[i] = invStd[i] * (weight?.storage.pointer[i] ?? 1)
+            shift[i] = (bias?.storage.pointer[i] ?? 0) - mean.storage.pointer[i] * scale[i]
         }
-        var y = (self - mu) * invStd
-        if let weight { y = y * weight.reshaped(shapeC) }
-        if let bias { y = y + bias.reshaped(shapeC) }
-        return y
+        let out = Tensor<T>(uninitializedShape: shape)
+        let x = storage.pointer, o = out.storage.pointer
+        Parallel.forChunks(outer * c, costPerItem: inner) { planes in
+            for p in planes {
+                let a = scale[p % c], b = shift[p % c]
+                for i in (p * inner)..<((p + 1) * inner) { o[i] = x[i] * a + b }
+            }
+        }
+        var inputs = [self]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let keep: Tensor<T>? = (weight?.needsGrad ?? false) ? self : nil
+        let xNeeds = needsGrad, xShape = shape
+        return Tensor.record("batchNorm", out, inputs) { g in
+            let gp = g.storage.pointer
+            var gx: Tensor<T>? = nil
+            if xNeeds {
+                let t = Tensor<T>(uninitializedShape: xShape)
+                let tp = t.storage.pointer
+                Parallel.forChunks(outer * c, costPerItem: inner) { planes in
+                    for p in planes {
+                        let a = scale[p % c]
+                        for i in (p * inner)..<((p + 1) * inner) { tp[i] = gp[i] * a }
+                    }
+                }
+                gx = t
+            }
+            var grads: [Tensor<T>?] = [gx]
+            if let weight {
+                var gw: Tensor<T>? = nil
+                if let keep {
+                    let t = Tensor<T>(zeros: [c]), xp = keep.storage.pointer, m = mean.storage.pointer
+                    for p in 0..<(outer * c) {
+                        let ch = p % c
+                        var acc = 0.0
+                        for i in (p * inner)..<((p + 1) * inner) { acc += Double(gp[i] * (xp[i] - m[ch])) }
+                        t.storage.pointer[ch] += T(acc) * invStd[ch]
+                    }
+                    gw = t.reshaped(weight.shape)
+                }
+                grads.append(gw)
+            }
+            if let bias { grads.append(bias.needsGrad ? g.sumPerChannel().reshaped(bias.shape) : nil) }
+            return grads
+        }
     }
 
     /// rosinality PixelNorm: `x · rsqrt(mean(x², axis 1) + 1e-8)`.

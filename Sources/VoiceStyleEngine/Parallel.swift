@@ -5,8 +5,11 @@ import Foundation
 /// Splits independent work across the cores. BLAS calls are never made from inside a `parallelFor`
 /// body with more than one worker (one threading layer at a time).
 public enum Parallel {
-    /// Number of worker threads (the active processor count, at least 1).
-    public static let workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Number of worker threads: `$VOICESTYLE_THREADS`, else the active processor count.
+    public static let workers: Int = {
+        if let s = ProcessInfo.processInfo.environment["VOICESTYLE_THREADS"], let n = Int(s), n >= 1 { return n }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Runs `body(range)` over `0..<count` split into contiguous chunks, in parallel when the work is
     /// large enough (`count * costPerItem` ≥ 32k) to pay for the threads.

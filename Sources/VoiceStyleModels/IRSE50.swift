@@ -1,0 +1,133 @@
+// Follows eladrich/pixel2style2pixel models/encoders/model_irse.py (`Backbone(112, 50, 'ir_se')`) and
+// helpers.py (`bottleneck_IR_SE`, `SEModule`, `get_blocks`), as copied into voicestyle's facial_recognition.
+import VoiceStyleEngine
+
+/// Batch norm in eval mode with its stored statistics (eps 1e-5).
+public struct FrozenBatchNorm {
+    public let weight: Tensor<Float>?, bias: Tensor<Float>?, mean: Tensor<Float>, variance: Tensor<Float>
+    public var eps: Float = 1e-5
+
+    /// From state-dict entries `prefix.{weight,bias,running_mean,running_var}`.
+    init(_ p: [String: Tensor<Float>], _ prefix: String) {
+        weight = p["\(prefix).weight"]
+        bias = p["\(prefix).bias"]
+        mean = p["\(prefix).running_mean"]!
+        variance = p["\(prefix).running_var"]!
+    }
+
+    public func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
+        x.batchNorm(mean: mean, variance: variance, weight: weight, bias: bias, eps: eps)
+    }
+
+    /// The state-dict keys of a BatchNorm of `c` channels (num_batches_tracked optional: old files lack it).
+    static func specs(_ prefix: String, _ c: Int) -> [ParameterSpec] {
+        [ParameterSpec("\(prefix).weight", [c]), ParameterSpec("\(prefix).bias", [c]), ParameterSpec("\(prefix).running_mean", [c]),
+         ParameterSpec("\(prefix).running_var", [c]), ParameterSpec("\(prefix).num_batches_tracked", [], optional: true)]
+    }
+}
+
+/// The IR-SE50 face-recognition backbone (ArcFace-trained, TreB1eN/pSp `model_ir_se50.pth`).
+///
+/// Input [N, 3, 112, 112] RGB in [-1, 1]; output [N, E] unit embeddings (E = 512; x/‖x‖ with no epsilon).
+/// Layout: Conv3×3 → BN → PReLU; 24 bottleneck_IR_SE units in 4 stages (widths 64, 128, 256, 512; 3, 4, 14, 3
+/// units; the first unit of every stage has stride 2: 112 → 7); BN2d → flatten (C, H, W) → Linear → BN1d.
+/// Stage widths, unit counts and E are read from the state dict.
+public final class IRSE50 {
+    /// One bottleneck_IR_SE unit.
+    struct Unit {
+        let bn0: FrozenBatchNorm, conv1: Tensor<Float>, prelu: Tensor<Float>, conv2: Tensor<Float>, bn4: FrozenBatchNorm
+        let fc1: Tensor<Float>, fc2: Tensor<Float>
+        let shortcut: (conv: Tensor<Float>, bn: FrozenBatchNorm)?
+        let stride: Int
+    }
+
+    let inputConv: Tensor<Float>, inputBN: FrozenBatchNorm, inputPReLU: Tensor<Float>
+    let units: [Unit]
+    let outputBN: FrozenBatchNorm, linearWeight: Tensor<Float>, linearBias: Tensor<Float>, embeddingBN: FrozenBatchNorm
+    /// Width of the embedding.
+    public let embeddingSize: Int
+
+    /// The state-dict keys and shapes for unit depths `depths` (one per unit) and embedding size `e`.
+    static func specs(depths: [Int], stem: Int, embedding e: Int) -> [ParameterSpec] {
+        var s = [ParameterSpec("input_layer.0.weight", [stem, 3, 3, 3])] + FrozenBatchNorm.specs("input_layer.1", stem)
+            + [ParameterSpec("input_layer.2.weight", [stem])]
+        var cin = stem
+        for (n, d) in depths.enumerated() {
+            let p = "body.\(n)"
+            s += FrozenBatchNorm.specs("\(p).res_layer.0", cin)
+            s += [ParameterSpec("\(p).res_layer.1.weight", [d, cin, 3, 3]), ParameterSpec("\(p).res_layer.2.weight", [d]),
+                  ParameterSpec("\(p).res_layer.3.weight", [d, d, 3, 3])]
+            s += FrozenBatchNorm.specs("\(p).res_layer.4", d)
+            s += [ParameterSpec("\(p).res_layer.5.fc1.weight", [d / 16, d, 1, 1]), ParameterSpec("\(p).res_layer.5.fc2.weight", [d, d / 16, 1, 1])]
+            if cin != d { s += [ParameterSpec("\(p).shortcut_layer.0.weight", [d, cin, 1, 1])] + FrozenBatchNorm.specs("\(p).shortcut_layer.1", d) }
+            cin = d
+        }
+        s += FrozenBatchNorm.specs("output_layer.0", cin)
+        s += [ParameterSpec("output_layer.3.weight", [e, cin * 49]), ParameterSpec("output_layer.3.bias", [e])]
+        s += FrozenBatchNorm.specs("output_layer.4", e)
+        return s
+    }
+
+    public init(stateDict: StateDict) throws {
+        let shapes = stateDict.shapes
+        var depths: [Int] = []
+        while let w = shapes["body.\(depths.count).res_layer.1.weight"], w.count == 4 { depths.append(w[0]) }
+        let stem = shapes["input_layer.0.weight"]?.first ?? 64
+        let e = shapes["output_layer.3.weight"]?.first ?? 512
+        guard !depths.isEmpty else {
+            throw StateDictError(model: "IR-SE50", file: stateDict.file, missing: ["body.0.res_layer.1.weight"], unexpected: [], misShaped: [])
+        }
+        let p = try stateDict.load(IRSE50.specs(depths: depths, stem: stem, embedding: e), model: "IR-SE50")
+        inputConv = p["input_layer.0.weight"]!
+        inputBN = FrozenBatchNorm(p, "input_layer.1")
+        inputPReLU = p["input_layer.2.weight"]!
+        var cin = stem
+        var us: [Unit] = []
+        for (n, d) in depths.enumerated() {
+            let pre = "body.\(n)"
+            // A stage starts at unit 0 and wherever the width changes; its first unit has stride 2.
+            let stride = (n == 0 || d != depths[n - 1]) ? 2 : 1
+            let shortcut = cin != d ? (p["\(pre).shortcut_layer.0.weight"]!, FrozenBatchNorm(p, "\(pre).shortcut_layer.1")) : nil
+            us.append(Unit(bn0: FrozenBatchNorm(p, "\(pre).res_layer.0"), conv1: p["\(pre).res_layer.1.weight"]!,
+                           prelu: p["\(pre).res_layer.2.weight"]!, conv2: p["\(pre).res_layer.3.weight"]!,
+                           bn4: FrozenBatchNorm(p, "\(pre).res_layer.4"), fc1: p["\(pre).res_layer.5.fc1.weight"]!,
+                           fc2: p["\(pre).res_layer.5.fc2.weight"]!, shortcut: shortcut, stride: stride))
+            cin = d
+        }
+        units = us
+        outputBN = FrozenBatchNorm(p, "output_layer.0")
+        linearWeight = p["output_layer.3.weight"]!
+        linearBias = p["output_layer.3.bias"]!
+        embeddingBN = FrozenBatchNorm(p, "output_layer.4")
+        embeddingSize = e
+    }
+
+    /// The output layer's result before the L2 normalisation, [N, E].
+    public func unnormalizedEmbedding(_ x: Tensor<Float>) -> Tensor<Float> {
+        precondition(x.rank == 4 && x.shape[1] == 3 && x.shape[2] == 112 && x.shape[3] == 112, "IR-SE50 needs [N, 3, 112, 112], got \(x.shape)")
+        var h = inputBN(x.conv2d(weight: inputConv, padding: 1)).prelu(weight: inputPReLU)
+        for u in units {
+            var r = u.bn0(h).conv2d(weight: u.conv1, padding: 1).prelu(weight: u.prelu)
+            r = u.bn4(r.conv2d(weight: u.conv2, stride: u.stride, padding: 1))
+            // Squeeze-and-excitation: global average → 1×1 (C→C/16) → ReLU → 1×1 → sigmoid → scale.
+            let n = r.shape[0], c = r.shape[1]
+            let s = r.mean(axes: [2, 3]).linear(weight: u.fc1.reshaped([c / 16, c])).relu()
+                .linear(weight: u.fc2.reshaped([c, c / 16])).sigmoid()
+            r = r * s.reshaped([n, c, 1, 1])
+            let shortcut: Tensor<Float>
+            if let sc = u.shortcut {
+                shortcut = sc.bn(h.conv2d(weight: sc.conv, stride: u.stride))
+            } else {
+                shortcut = u.stride == 1 ? h : h.slice(axis: 2, 0, h.shape[2], step: u.stride).slice(axis: 3, 0, h.shape[3], step: u.stride)
+            }
+            h = r + shortcut
+        }
+        h = outputBN(h)
+        return embeddingBN(h.reshaped([h.shape[0], -1]).linear(weight: linearWeight, bias: linearBias))
+    }
+
+    /// Unit embeddings [N, E] (pSp l2_norm: x / ‖x‖₂, no epsilon).
+    public func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
+        unnormalizedEmbedding(x).l2Normalized(axis: 1)
+    }
+}
