@@ -113,6 +113,13 @@ extension Tensor {
     /// Clears the accumulated gradient.
     public func zeroGrad() { grad = nil }
 
+    /// Overwrites this tensor's elements with `other`'s (same element count), in place; no history.
+    /// (Prefer this to copying through `buffer`: a temporary tensor may be freed before its buffer is read.)
+    public func assign(_ other: Tensor<T>) {
+        precondition(other.count == count, "assign: \(other.shape) into \(shape)")
+        withExtendedLifetime(other) { storage.pointer.update(from: other.storage.pointer, count: count) }
+    }
+
     /// Adds `other` (same shape) into this tensor's storage in place; no history.
     public func addInPlace(_ other: Tensor<T>) {
         precondition(other.shape == shape, "addInPlace: \(other.shape) vs \(shape)")

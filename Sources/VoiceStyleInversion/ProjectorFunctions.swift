@@ -48,6 +48,14 @@ public enum ProjectorFunctions {
         return initial * ramp
     }
 
+    /// The latent-noise strength as upstream evaluates it: `latent_std` is a float32 tensor, so
+    /// (latent_std · noise) · max(0, 1 − t/noise_ramp)² is rounded to float32 after each product (the factor
+    /// itself in double). Matching these roundings matters: the projector's gradients are sensitive to them.
+    public static func noiseStrength(t: Double, latentStd: Float, noise: Double = 0.05, noiseRamp: Double = 0.75) -> Float {
+        let factor = Double.pow(max(0, 1 - t / noiseRamp), 2)
+        return (latentStd * Float(noise)) * Float(factor)
+    }
+
     /// The latent-noise strength `latent_std · noise · max(0, 1 − t/noise_ramp)²` (defaults 0.05 and 0.75).
     public static func noiseStrength(t: Double, latentStd: Double, noise: Double = 0.05, noiseRamp: Double = 0.75) -> Double {
         latentStd * noise * Double.pow(max(0, 1 - t / noiseRamp), 2)

@@ -63,7 +63,7 @@ struct UpstreamLayerFixtureTests {
             #expect(Float(t) == ts[i])
             let lr = Float(ProjectorFunctions.learningRate(t: t, initial: 0.1))
             #expect(abs(lr - lrs[i]) <= 1e-7 * max(1, abs(lrs[i])), "get_lr(\(t)) = \(lr), upstream \(lrs[i])")
-            let s = Float(ProjectorFunctions.noiseStrength(t: t, latentStd: 1))
+            let s = Float(ProjectorFunctions.noiseStrength(t: t, latentStd: 1.0 as Double))
             #expect(abs(s - factors[i]) <= 1e-7, "noise strength at \(t) = \(s), upstream \(factors[i])")
         }
     }
