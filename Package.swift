@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
 
         // Tensor engine: tensors, reverse-mode autodiff, kernels, Adam.
         .target(
@@ -43,7 +44,7 @@ let package = Package(
         // Images: PNG codec, tensor ↔ image conversions, grids.
         .target(
             name: "VoiceStyleImaging",
-            dependencies: ["VoiceStyleEngine", "CPNG"],
+            dependencies: ["VoiceStyleEngine", "CPNG", "CTurboJPEG"],
             swiftSettings: releaseFlags),
         // Networks (StyleGAN2 layers, later IR-SE50, LPIPS, CMPC).
         .target(
@@ -79,7 +80,7 @@ let package = Package(
             dependencies: ["VoiceStyleCheckpoints", "VoiceStyleEngine", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleImagingTests",
-            dependencies: ["VoiceStyleImaging", "VoiceStyleEngine", "VoiceStyleTestSupport", "CPNG"]),
+            dependencies: ["VoiceStyleImaging", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport", "CPNG"]),
         .testTarget(
             name: "VoiceStyleModelsTests",
             dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",
