@@ -18,7 +18,8 @@ extension Tensor {
     /// 1 / (1 + e^(−x)).
     public func sigmoid() -> Tensor<T> {
         let y = mapped { 1 / (1 + T.exp(-$0)) }
-        return Tensor.record("sigmoid", y, [self]) { g in [g.zipped(y) { gi, s in gi * s * (1 - s) }] }
+        let yv = y.detachedView()  // the output's data, not the output: capturing `y` would be a reference cycle
+        return Tensor.record("sigmoid", y, [self]) { g in [g.zipped(yv) { gi, s in gi * s * (1 - s) }] }
     }
 
     /// Extent of axis 1 and the product of the axes after it (for per-channel parameters).

@@ -98,13 +98,15 @@ extension Tensor {
     /// Element-wise √x.
     public func sqrt() -> Tensor<T> {
         let y = mapped { $0.squareRoot() }
-        return Tensor.record("sqrt", y, [self]) { g in [g.zipped(y) { gi, yi in gi / (2 * yi) }] }
+        let yv = y.detachedView()  // the output's data, not the output: capturing `y` would be a reference cycle
+        return Tensor.record("sqrt", y, [self]) { g in [g.zipped(yv) { gi, yi in gi / (2 * yi) }] }
     }
 
     /// Element-wise 1/√x (torch.rsqrt).
     public func rsqrt() -> Tensor<T> {
         let y = mapped { 1 / $0.squareRoot() }
-        return Tensor.record("rsqrt", y, [self]) { g in [g.zipped(y) { gi, yi in -gi * yi * yi * yi / 2 }] }
+        let yv = y.detachedView()
+        return Tensor.record("rsqrt", y, [self]) { g in [g.zipped(yv) { gi, yi in -gi * yi * yi * yi / 2 }] }
     }
 
     /// Element-wise x^p for a scalar exponent.
@@ -124,7 +126,8 @@ extension Tensor {
     /// Element-wise eˣ.
     public func exp() -> Tensor<T> {
         let y = mapped { T.exp($0) }
-        return Tensor.record("exp", y, [self]) { g in [g.zipped(y, *)] }
+        let yv = y.detachedView()
+        return Tensor.record("exp", y, [self]) { g in [g.zipped(yv, *)] }
     }
 
     /// Element-wise natural logarithm.

@@ -1,6 +1,9 @@
 // The engine's tensor: a dense, row-major (NCHW for images) array with an optional autodiff history,
 // modelled on torch.Tensor (requires_grad, .grad, grad_fn).
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Owned, 64-byte-aligned element storage. Several tensors (reshaped views) may share one storage.
 /// Large blocks come from and return to `BlockPool.shared`, so repeated iterations reuse memory.
@@ -48,12 +51,13 @@ func withScratch<T: TensorScalar, R>(_ count: Int, of: T.Type = T.self, _ body: 
 }
 
 /// A caching allocator for large blocks (as PyTorch's caching allocators): freed blocks of 64 KiB and more
-/// are kept, by rounded size, for the next request of that size, up to `limitBytes` in total. This avoids
+/// are kept, by rounded size, for the next request of that size (or up to half of it), up to `limitBytes`
+/// in total (1 GiB by default; `VOICESTYLE_POOL_MB`). This avoids
 /// the page faults of fresh multi-megabyte allocations in every step of an optimisation loop.
 public final class BlockPool: @unchecked Sendable {
     public static let shared = BlockPool(limitBytes: {
         if let s = ProcessInfo.processInfo.environment["VOICESTYLE_POOL_MB"], let mb = Int(s) { return mb << 20 }
-        return 2 << 30
+        return 1 << 30
     }())
 
     /// Most bytes kept in free blocks.
@@ -90,14 +94,27 @@ public final class BlockPool: @unchecked Sendable {
             lock.lock()
             liveBytes += size
             peakLiveBytes = max(peakLiveBytes, liveBytes)
-            if let p = free[size]?.popLast() {
-                cachedBytes -= size
+            // Exact size class first, else the smallest cached block of up to twice the size.
+            var key = free[size]?.isEmpty == false ? size : nil
+            if key == nil {
+                key = free.lazy.filter { $0.key > size && $0.key <= 2 * size && !$0.value.isEmpty }.map(\.key).min()
+            }
+            if let key, let p = free[key]?.popLast() {
+                cachedBytes -= key
+                liveBytes += key - size
+                peakLiveBytes = max(peakLiveBytes, liveBytes)
                 hits += 1
                 lock.unlock()
-                return (p, size)
+                return (p, key)
             }
             misses += 1
             lock.unlock()
+            // Large blocks come straight from the kernel and go back to it (munmap) when not cached, so
+            // freed memory is never held twice (here and in malloc's arenas).
+            guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+                fatalError("out of memory: could not map \(size) bytes")
+            }
+            return (p, size)
         }
         return (UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64), size)
     }
@@ -113,6 +130,8 @@ public final class BlockPool: @unchecked Sendable {
                 return
             }
             lock.unlock()
+            munmap(p, bytes)
+            return
         }
         p.deallocate()
     }
@@ -120,7 +139,7 @@ public final class BlockPool: @unchecked Sendable {
     /// Returns every cached block to the system.
     public func trim() {
         lock.lock()
-        for (_, ps) in free { for p in ps { p.deallocate() } }
+        for (size, ps) in free { for p in ps { munmap(p, size) } }
         free = [:]
         cachedBytes = 0
         lock.unlock()

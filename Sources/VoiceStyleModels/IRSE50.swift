@@ -47,8 +47,12 @@ public final class IRSE50 {
     /// Width of the embedding.
     public let embeddingSize: Int
 
+    /// Unit widths of IR-SE50 (`get_blocks(50)`): 3 × 64, 4 × 128, 14 × 256, 3 × 512.
+    public static let depths50 = [Int](repeating: 64, count: 3) + [Int](repeating: 128, count: 4) + [Int](repeating: 256, count: 14)
+        + [Int](repeating: 512, count: 3)
+
     /// The state-dict keys and shapes for unit depths `depths` (one per unit) and embedding size `e`.
-    static func specs(depths: [Int], stem: Int, embedding e: Int) -> [ParameterSpec] {
+    public static func specs(depths: [Int], stem: Int, embedding e: Int) -> [ParameterSpec] {
         var s = [ParameterSpec("input_layer.0.weight", [stem, 3, 3, 3])] + FrozenBatchNorm.specs("input_layer.1", stem)
             + [ParameterSpec("input_layer.2.weight", [stem])]
         var cin = stem

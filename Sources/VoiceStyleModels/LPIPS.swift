@@ -54,6 +54,14 @@ public final class LPIPS {
         }, lins: (0..<5).map { p["lin\($0).model.1.weight"]! }, shift: p["scaling_layer.shift"], scale: p["scaling_layer.scale"])
     }
 
+    /// The keys and shapes of torchvision's VGG16 `features` (full widths 64…512) and of lpips' lin file.
+    public static var vgg16Specs: (features: [ParameterSpec], lin: [ParameterSpec]) {
+        let w = [(64, 3), (64, 64), (128, 64), (128, 128), (256, 128), (256, 256), (256, 256), (512, 256), (512, 512), (512, 512),
+                 (512, 512), (512, 512), (512, 512)]
+        let all = specs(w, conv: { "features.\($0)" }, lins: true, scaling: false)
+        return (all.filter { $0.key.hasPrefix("features.") }, all.filter { $0.key.hasPrefix("lin") })
+    }
+
     /// From torchvision's VGG16 state dict (`vgg16-397923af.pth`: `features.i.*`, plus `classifier.*` which
     /// is ignored) and lpips' `vgg.pth` lin weights (`linK.model.1.weight`).
     public convenience init(vgg: StateDict, lin: StateDict) throws {

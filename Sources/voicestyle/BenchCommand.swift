@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed: engine kernels, checkpoint loading.",
-        subcommands: [BenchEngineCommand.self, BenchCheckpointCommand.self, BenchGeneratorCommand.self])
+        subcommands: [BenchEngineCommand.self, BenchCheckpointCommand.self, BenchGeneratorCommand.self, BenchInvertCommand.self])
 }
 
 /// Options shared by every benchmark.
@@ -324,5 +324,99 @@ struct BenchGeneratorCommand: ParsableCommand {
                             String(format: "≤ %.1f", r["target_ratio"] as! Double)], widths: [-30, 8, 8, 10, 6, 7]))
         }
         print(String(format: "peak RSS: %.0f MB; working set of one forward+backward: %.0f MB", peakMB, workingSetMB))
+    }
+}
+
+/// A state dict of random values for `specs`: He-normal conv/linear weights, unit batch-norm statistics,
+/// PReLU 0.25, small positive LPIPS lin weights, zero biases.
+func randomStateDict(_ specs: [ParameterSpec], seed: UInt64, file: String) -> StateDict {
+    var rng = SeededGenerator(seed: seed)
+    let tensors = specs.filter { !$0.optional }.map { spec -> (name: String, tensor: StoredTensor) in
+        let k = spec.key, n = spec.shape.reduce(1, *)
+        let t: Tensor<Float>
+        if k.hasSuffix("running_var") || (spec.shape.count == 1 && k.hasSuffix(".weight") && !k.contains("res_layer.2") && !k.hasSuffix("input_layer.2.weight")) {
+            t = Tensor(shape: spec.shape, repeating: 1)
+        } else if k.hasSuffix("running_mean") || k.hasSuffix("bias") {
+            t = Tensor(zeros: spec.shape)
+        } else if spec.shape.count == 1 {
+            t = Tensor(shape: spec.shape, repeating: 0.25)  // PReLU
+        } else if k.hasPrefix("lin") {
+            t = Tensor.randomUniform(spec.shape, low: 0, high: 0.1, using: &rng)
+        } else {
+            let fanIn = n / spec.shape[0]
+            t = Tensor.randomNormal(spec.shape, using: &rng) * (2 / Float(fanIn)).squareRoot()
+        }
+        return (k, StoredTensor(t))
+    }
+    return StateDict(file: file, tensors: tensors)
+}
+
+struct BenchInvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "invert",
+        abstract: "Time one projector iteration at 256 px (generator + LPIPS-VGG16 + IR-SE50 identity, forward and backward), per component.",
+        discussion: "Full-size random weights, batch 1. Ratios against ../shared/anchors/pytorch_cpu.json (2 threads).")
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Path of the PyTorch anchors file.")
+    var anchors: String = "../shared/anchors/pytorch_cpu.json"
+
+    func run() throws {
+        let g = try randomGenerator(GeneratorConfig(), seed: 1)
+        let vgg = LPIPS.vgg16Specs
+        let lpips = try LPIPS(vgg: randomStateDict(vgg.features, seed: 2, file: "random VGG16"), lin: randomStateDict(vgg.lin, seed: 3, file: "random lin"))
+        let irse = try IRSE50(stateDict: randomStateDict(IRSE50.specs(depths: IRSE50.depths50, stem: 64, embedding: 512), seed: 4, file: "random IR-SE50"))
+        let identity = IdentityLoss(network: irse)
+        var rng = SeededGenerator(seed: 5)
+        let target = Tensor<Float>.randomUniform([1, 3, 256, 256], low: -1, high: 1, using: &rng)
+        let targetFeatures = withoutGradients { lpips.normalizedFeatures(target) }
+        let targetID = withoutGradients { identity.features(target) }
+        let w = withoutGradients { g.map(Tensor.randomNormal([1, 512], using: &rng)) }
+        let noise = try g.noise(.random(seed: 6), batch: 1)
+        func leaf(_ t: Tensor<Float>) -> Tensor<Float> { let c = t.detached(); c.requiresGrad = true; return c }
+        let image = withoutGradients { g.synthesize(try! g.latents([w], inputIsLatent: true), noise: noise) }
+        let tLPIPS = bestTime(seconds: options.seconds) {
+            let x = leaf(image)
+            lpips.distance(x, target: targetFeatures).sum().backward()
+        }
+        let tID = bestTime(seconds: options.seconds) {
+            let x = leaf(image)
+            identity(x, targetFeatures: targetID).backward()
+        }
+        func iteration(withIdentity: Bool) {
+            let wv = leaf(w), maps = noise.map(leaf)
+            let img = g.synthesize(try! g.latents([wv], inputIsLatent: true), noise: maps)
+            var loss = lpips.distance(img, target: targetFeatures).sum() + ProjectorFunctions.noiseRegularize(maps) * 1e5
+            if withIdentity { loss = loss + identity(img, targetFeatures: targetID) }
+            loss.backward()
+        }
+        let tIterNoID = bestTime(seconds: options.seconds) { iteration(withIdentity: false) }
+        let tIter = bestTime(seconds: options.seconds) { iteration(withIdentity: true) }
+        let a = Anchors(path: anchors)
+        let rows: [(String, Double, Double?)] = [
+            ("LPIPS-VGG16 forward+backward", tLPIPS, a.seconds("LPIPS-VGG forward+backward d/dimage 1x3x256x256")),
+            ("IR-SE50 identity forward+backward", tID, a.seconds("IR-SE50 forward+backward d/dinput 1x3x112x112")),
+            ("iteration without identity", tIterNoID, a.seconds("projector iteration 256 (G+LPIPS+noise reg, fwd+bwd)")),
+            ("iteration with identity", tIter, a.seconds("projector iteration 256 (G+LPIPS+noise reg, fwd+bwd)").flatMap { p in
+                a.seconds("IR-SE50 forward+backward d/dinput 1x3x112x112").map { p + $0 } }),
+        ]
+        let peakMB = Double(residentKiB().peak) / 1024
+        if options.json {
+            printJSON(["rows": rows.map { row -> [String: Any] in
+                var d: [String: Any] = ["case": row.0, "seconds": row.1]
+                if let p = row.2 { d["pytorch_seconds"] = p; d["ratio"] = row.1 / p }
+                return d
+            },
+                       "peak_rss_mb": peakMB, "anchors": a.source])
+            return
+        }
+        print("projector iteration, 256 px, batch 1, \(Parallel.workers) threads; anchors: \(a.source)")
+        print(tableRow(["component", "seconds", "PyTorch s", "ratio"], widths: [-36, 8, 10, 6]))
+        for r in rows {
+            print(tableRow([r.0, String(format: "%.3f", r.1), r.2.map { String(format: "%.3f", $0) } ?? "-",
+                            r.2.map { String(format: "%.2f", r.1 / $0) } ?? "-"], widths: [-36, 8, 10, 6]))
+        }
+        print(String(format: "peak RSS: %.0f MB (the PyTorch 'with identity' figure adds its IR-SE50 fwd+bwd anchor)", peakMB))
     }
 }

@@ -76,3 +76,15 @@ struct SafeTensorsTests {
         }
     }
 }
+
+@Suite("SHA-256")
+struct SHA256Tests {
+    @Test("known digests, and the fixture files' recorded sha256")
+    func digests() throws {
+        #expect(SHA256.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Data(repeating: 0x61, count: 1000)) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        #expect(try SHA256.hex(file: Fixtures.local("VoiceStyleCheckpointsTests", "lpips_vgg_v0.1_shipped.pth"))
+                == "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868")
+    }
+}

@@ -231,3 +231,26 @@ func naiveConvTranspose2d(_ x: D, _ w: D, _ b: D?, stride s: Int, pad p: Int, ou
     if let b { for b0 in 0..<n { for oc in 0..<o { for k in 0..<(oh * ow) { out[(b0 * o + oc) * oh * ow + k] += b.scalars[oc] } } } }
     return D(shape: [n, o, oh, ow], scalars: out)
 }
+
+@Suite("Graph lifetime")
+struct GraphLifetimeTests {
+    @Test("a recorded graph is freed with its result (no reference cycles through backward closures)")
+    func noCycles() {
+        // Weak references to the output of every op that keeps its output for the backward pass.
+        var weakOutputs: [() -> AnyObject?] = []
+        func track(_ t: Tensor<Double>) -> Tensor<Double> {
+            weak var w = t
+            weakOutputs.append { w }
+            return t
+        }
+        do {
+            var rng = SeededGenerator(seed: 1)
+            let x = Tensor<Double>.randomUniform([3, 4], low: 0.5, high: 2, using: &rng)
+            x.requiresGrad = true
+            let a = track(track(track(track(x.sqrt()).rsqrt()).exp()).sigmoid())
+            let out = track((track(a * x).pixelNorm() + x.l2Normalized()).sum())
+            out.backward()
+        }
+        #expect(weakOutputs.allSatisfy { $0() == nil }, "a recorded op outlived its result")
+    }
+}
