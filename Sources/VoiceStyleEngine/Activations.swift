@@ -3,9 +3,9 @@
 import RealModule
 
 extension Tensor {
-    /// max(x, 0); gradient 1 where x > 0.
+    /// max(x, 0); gradient 1 where x > 0. NaN stays NaN (as torch.relu).
     public func relu() -> Tensor<T> {
-        Tensor.record("relu", mapped { $0 > 0 ? $0 : 0 }, [self]) { g in [g.zipped(self) { gi, x in x > 0 ? gi : 0 }] }
+        Tensor.record("relu", mapped { $0 < 0 ? 0 : $0 }, [self]) { g in [g.zipped(self) { gi, x in x > 0 ? gi : 0 }] }
     }
 
     /// x for x > 0, else slope·x (torch leaky_relu; the gradient at 0 is `slope`).

@@ -119,3 +119,24 @@ struct ProjectorEndToEndTests {
         #expect(result.steps.last!.perceptual < result.steps[0].perceptual)
     }
 }
+
+@Suite("Projector errors")
+struct ProjectorErrorTests {
+    @Test("a NaN loss stops the projection with a clear error; wrong target sizes are refused")
+    func errors() throws {
+        guard let lpipsURL = Fixtures.sharedFixture("lpips/lpips_vgg_reduced_state_dict.safetensors") else { return }
+        let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(Fixtures.local("VoiceStyleCheckpointsTests", "g_small_state_dict.safetensors")))
+        let projector = Projector(generator: g, lpips: try LPIPS(lpipsStateDict: StateDict(Checkpoint.open(lpipsURL))), identity: nil)
+        var config = ProjectorConfig()
+        config.steps = 3
+        config.identityWeight = 0
+        var randomness = SeededProjectorRandomness(seed: 1)
+        let target = Tensor<Float>(shape: [1, 3, 32, 32], repeating: .nan)
+        #expect(throws: ProjectorError.nonFinite(step: 0, term: "perceptual")) {
+            _ = try projector.project(target, config: config, latentMean: Tensor(zeros: [64]), latentStd: 1, randomness: &randomness)
+        }
+        #expect(throws: ProjectorError.targetShape([1, 3, 64, 64], expected: 32)) {
+            _ = try projector.project(Tensor(zeros: [1, 3, 64, 64]), config: config, latentMean: Tensor(zeros: [64]), latentStd: 1, randomness: &randomness)
+        }
+    }
+}
