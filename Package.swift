@@ -30,6 +30,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CSndFile", path: "Sources/CSndFile"),
+        .systemLibrary(name: "CSoxr", path: "Sources/CSoxr"),
+        .systemLibrary(name: "CWebRTCVAD", path: "Sources/CWebRTCVAD"),
 
         // Tensor engine: tensors, reverse-mode autodiff, kernels, Adam.
         .target(
@@ -46,6 +49,11 @@ let package = Package(
             name: "VoiceStyleImaging",
             dependencies: ["VoiceStyleEngine", "CPNG", "CTurboJPEG"],
             swiftSettings: releaseFlags),
+        // Voice front-end: audio files, WebRTC VAD, Sphinx log-mel features.
+        .target(
+            name: "VoiceStyleAudio",
+            dependencies: ["VoiceStyleEngine", "CSndFile", "CSoxr", "CWebRTCVAD", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: releaseFlags),
         // Networks (StyleGAN2 layers, later IR-SE50, LPIPS, CMPC).
         .target(
             name: "VoiceStyleModels",
@@ -59,7 +67,8 @@ let package = Package(
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
-            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleModels", "VoiceStyleInversion"],
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
+                           "VoiceStyleInversion"],
             swiftSettings: releaseFlags),
         .executableTarget(
             name: "voicestyle",
@@ -81,6 +90,9 @@ let package = Package(
         .testTarget(
             name: "VoiceStyleImagingTests",
             dependencies: ["VoiceStyleImaging", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport", "CPNG"]),
+        .testTarget(
+            name: "VoiceStyleAudioTests",
+            dependencies: ["VoiceStyleAudio", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleModelsTests",
             dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",

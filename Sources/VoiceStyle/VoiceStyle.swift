@@ -2,6 +2,7 @@
 @_exported import VoiceStyleEngine
 @_exported import VoiceStyleCheckpoints
 @_exported import VoiceStyleImaging
+@_exported import VoiceStyleAudio
 @_exported import VoiceStyleModels
 @_exported import VoiceStyleInversion
 
