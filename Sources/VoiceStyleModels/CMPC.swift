@@ -33,7 +33,7 @@ public final class ResNetEncoder {
     }
 
     /// Every key and shape of the encoder under `prefix` (BatchNorm `num_batches_tracked` optional).
-    static func specs(prefix p: String, blocks: [Int], widths: [Int], stem: [Int]) -> [ParameterSpec] {
+    public static func specs(prefix p: String, blocks: [Int], widths: [Int], stem: [Int]) -> [ParameterSpec] {
         var s = [ParameterSpec(p + "conv1.weight", stem)] + FrozenBatchNorm.specs(p + "bn1", stem[0])
         var inplanes = stem[0]
         for (l, (n, w)) in zip(blocks, widths).enumerated() {
