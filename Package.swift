@@ -23,6 +23,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System libraries (Debian packages installed by scripts/setup).
@@ -54,7 +55,13 @@ let package = Package(
             name: "VoiceStyleAudio",
             dependencies: ["VoiceStyleEngine", "CSndFile", "CSoxr", "CWebRTCVAD", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: releaseFlags),
-        // Networks (StyleGAN2 layers, later IR-SE50, LPIPS, CMPC).
+        // FAISS through a small extern "C" shim (Debian's static libfaiss.a; PLATFORM.md §1).
+        .target(
+            name: "CFaissShim",
+            path: "Sources/CFaissShim",
+            cxxSettings: [.headerSearchPath("private"), .unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("gomp"), .linkedLibrary("stdc++")]),
+        // Networks (StyleGAN2 layers, IR-SE50, LPIPS, CMPC).
         .target(
             name: "VoiceStyleModels",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", .product(name: "RealModule", package: "swift-numerics")],
@@ -64,11 +71,17 @@ let package = Package(
             name: "VoiceStyleInversion",
             dependencies: ["VoiceStyleEngine", "VoiceStyleModels", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: releaseFlags),
+        // Prototype indexes: FAISS vectors + SQLite metadata (GRDB).
+        .target(
+            name: "VoiceStyleIndex",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleModels", "VoiceStyleInversion",
+                           "CFaissShim", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: releaseFlags),
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
-                           "VoiceStyleInversion"],
+                           "VoiceStyleInversion", "VoiceStyleIndex"],
             swiftSettings: releaseFlags),
         .executableTarget(
             name: "voicestyle",
@@ -93,6 +106,9 @@ let package = Package(
         .testTarget(
             name: "VoiceStyleAudioTests",
             dependencies: ["VoiceStyleAudio", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
+        .testTarget(
+            name: "VoiceStyleIndexTests",
+            dependencies: ["VoiceStyleIndex", "VoiceStyleModels", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleModelsTests",
             dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",

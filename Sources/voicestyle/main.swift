@@ -12,7 +12,8 @@ struct VoiceStyleCommand: ParsableCommand {
             Subcommands print their own help: voicestyle help SUBCOMMAND.
             """,
         version: voiceStyleVersion,
-        subcommands: [GenerateCommand.self, InvertCommand.self, FeaturesCommand.self, EmbedCommand.self, CheckpointCommand.self, BenchCommand.self])
+        subcommands: [GenerateCommand.self, InvertCommand.self, FeaturesCommand.self, EmbedCommand.self, IndexCommand.self,
+                      SearchCommand.self, CheckpointCommand.self, BenchCommand.self])
 }
 
 /// OpenBLAS worker threads spin for about 2²⁸ cycles after each product before sleeping, competing with the

@@ -1,0 +1,366 @@
+// A prototype index: CMPC face embeddings of a face collection in FAISS plus their metadata in SQLite, in
+// prototypes/NAME/ (index.faiss, prototypes.sqlite, manifest.json). Upstream has no index; its retrieval
+// (cmpc2 memory.py `getKNearestSamples`) is the "clusters" search mode here.
+import Foundation
+import VoiceStyleCheckpoints
+import VoiceStyleEngine
+import VoiceStyleImaging
+import VoiceStyleModels
+
+/// Where the images come from.
+public enum IndexSource: Sendable {
+    /// A folder tree; the identity is the folder `identityLevel` levels below the root (1 = first level).
+    case folder(URL, identityLevel: Int)
+    /// A CSV manifest `path,identity[,extra columns…]`; relative paths are resolved against `facesRoot`.
+    case csv(URL, facesRoot: URL)
+}
+
+/// One image to index.
+public struct IndexItem: Sendable {
+    public var path: String, url: URL, identity: String, metadata: String?
+}
+
+/// Build settings; stored in the index.
+public struct IndexBuildOptions: Sendable {
+    /// FAISS factory string: "Flat" (exact, default), "IVF<n>,Flat", "HNSW<m>,Flat".
+    public var factory = "Flat"
+    /// k-means clusters for cluster-mode search (nil: none).
+    public var clusters: Int? = nil
+    /// Images embedded per forward pass (and per database transaction).
+    public var batch = 8
+    /// Build only slice `shard.index` of `shard.count` (items at positions ≡ index mod count, in path order).
+    public var shard: (index: Int, count: Int)? = nil
+    public init() {}
+}
+
+/// What a build did.
+public struct IndexBuildSummary: Sendable {
+    public var embedded = 0, skipped = 0, duplicates = 0, alreadyDone = 0
+    public var skipReasons: [String: Int] = [:]
+    public var seconds = 0.0
+    public var total = 0
+}
+
+/// A ranked search result.
+public struct IndexHit: Sendable, Codable, Equatable {
+    public var rank: Int, cosine: Float, identity: String, path: String, cluster: Int?
+}
+
+public enum IndexError: Error, CustomStringConvertible {
+    case mixedCheckpoints(index: String, existing: String, given: String)
+    case notFound(String)
+    case empty(String)
+    case noClusters(String)
+    case noEmbeddings(String)
+    case badSource(String)
+
+    public var description: String {
+        switch self {
+        case let .mixedCheckpoints(i, e, g): "the index \(i) was built with a CMPC checkpoint of sha256 \(e.prefix(12))…; this one is \(g.prefix(12))…: use the same checkpoint or a new index"
+        case let .notFound(p): "no prototype index at \(p) (build one with: voicestyle index build NAME --faces DIR --cmpc CKPT)"
+        case let .empty(p): "the prototype index \(p) holds no embedded prototypes"
+        case let .noClusters(p): "the index \(p) has no clusters: build it with --clusters K, or search with --mode instances"
+        case let .noEmbeddings(p): "the index \(p) holds no face embeddings (an imported CMPC memory): search it with --mode clusters"
+        case let .badSource(r): r
+        }
+    }
+}
+
+public final class PrototypeIndex {
+    public let directory: URL
+    public let store: PrototypeStore
+    /// The FAISS index over `records` (nil for imported memories without embeddings).
+    public let vectors: VectorIndex?
+    /// Prototypes in FAISS row order.
+    public let records: [PrototypeRecord]
+
+    public static func indexURL(_ dir: URL) -> URL { dir.appendingPathComponent("index.faiss") }
+    public static func storeURL(_ dir: URL) -> URL { dir.appendingPathComponent("prototypes.sqlite") }
+
+    /// Opens an index folder.
+    public init(directory: URL) throws {
+        guard FileManager.default.fileExists(atPath: PrototypeIndex.storeURL(directory).path) else { throw IndexError.notFound(directory.path) }
+        self.directory = directory
+        store = try PrototypeStore(url: PrototypeIndex.storeURL(directory))
+        records = try store.indexed()
+        let file = PrototypeIndex.indexURL(directory)
+        vectors = FileManager.default.fileExists(atPath: file.path) ? try VectorIndex(contentsOf: file) : nil
+    }
+
+    /// The items of a source, sorted by path.
+    public static func items(_ source: IndexSource) throws -> [IndexItem] {
+        switch source {
+        case let .folder(root, level):
+            guard let e = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else {
+                throw IndexError.badSource("cannot list \(root.path)")
+            }
+            var out: [IndexItem] = []
+            let base = root.standardizedFileURL.path
+            for case let url as URL in e {
+                guard (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
+                let rel = String(url.standardizedFileURL.path.dropFirst(base.count + 1))
+                let parts = rel.split(separator: "/")
+                guard parts.count > level else { continue }  // files above the identity level have no identity
+                if parts.last!.hasPrefix(".") { continue }
+                out.append(IndexItem(path: rel, url: url, identity: String(parts[level - 1]), metadata: nil))
+            }
+            return out.sorted { $0.path < $1.path }
+        case let .csv(url, facesRoot):
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw IndexError.badSource("cannot read the CSV \(url.path)") }
+            var lines = text.split(whereSeparator: \.isNewline).map(String.init)
+            guard !lines.isEmpty else { throw IndexError.badSource("\(url.path) is empty") }
+            let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard header.count >= 2, header[0] == "path", header[1] == "identity" else {
+                throw IndexError.badSource("\(url.path): the header must start with path,identity (got \(header.prefix(2).joined(separator: ",")))")
+            }
+            return try lines.enumerated().map { n, line in
+                let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard f.count >= 2, !f[0].isEmpty else { throw IndexError.badSource("\(url.path) line \(n + 2): expected path,identity") }
+                var meta: String? = nil
+                if header.count > 2 {
+                    var m: [String: String] = [:]
+                    for (k, v) in zip(header.dropFirst(2), f.dropFirst(2)) { m[k] = v }
+                    meta = String(decoding: try JSONSerialization.data(withJSONObject: m, options: [.sortedKeys]), as: UTF8.self)
+                }
+                let u = f[0].hasPrefix("/") ? URL(fileURLWithPath: f[0]) : facesRoot.appendingPathComponent(f[0])
+                return IndexItem(path: f[0], url: u, identity: f[1], metadata: meta)
+            }.sorted { $0.path < $1.path }
+        }
+    }
+
+    /// Builds or extends the index in `directory` (resumable: recorded paths are skipped; each batch is one
+    /// transaction; the FAISS file is rebuilt from the database and written atomically at the end).
+    @discardableResult
+    public static func build(directory: URL, source: IndexSource, cmpc: CMPCModel, cmpcSHA256: String, options: IndexBuildOptions = IndexBuildOptions(),
+                             progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> IndexBuildSummary {
+        let start = Date()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try PrototypeStore(url: storeURL(directory))
+        if let existing = try store.setting("cmpc_sha256"), existing != cmpcSHA256 {
+            throw IndexError.mixedCheckpoints(index: directory.path, existing: existing, given: cmpcSHA256)
+        }
+        var settings = ["cmpc_sha256": cmpcSHA256, "embedding_dim": String(cmpc.face.embeddingSize), "factory": options.factory,
+                        "preprocessing": "cmpc2 visual_preprocess(256): bicubic resize, (x - 127.5) / 127.5",
+                        "voicestyle": "0.1.0"]
+        if let k = options.clusters { settings["clusters"] = String(k) }
+        if case let .folder(root, level) = source { settings["faces_root"] = root.path; settings["identity_level"] = String(level) }
+        if case let .csv(_, root) = source { settings["faces_root"] = root.path }
+        if let s = options.shard { settings["shard"] = "\(s.index)/\(s.count)" }
+        try store.setSettings(settings)
+        var all = try items(source)
+        if let s = options.shard { all = all.enumerated().filter { $0.offset % s.count == s.index }.map(\.element) }
+        let known = try store.knownPaths()
+        let todo = all.filter { !known.contains($0.path) }
+        var summary = IndexBuildSummary()
+        summary.total = all.count
+        summary.alreadyDone = all.count - todo.count
+        var done = summary.alreadyDone
+        progress(done, all.count)
+        var batchStart = 0
+        while batchStart < todo.count {
+            let batch = Array(todo[batchStart..<min(todo.count, batchStart + max(1, options.batch))])
+            var records: [PrototypeRecord] = []
+            var faces: [(Int, Tensor<Float>)] = []
+            var seenHashes: [String: String] = [:]
+            for item in batch {
+                guard let bytes = FileManager.default.contents(atPath: item.url.path) else {
+                    records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: nil, status: "skipped", reason: "unreadable file", metadata: item.metadata))
+                    continue
+                }
+                let hash = SHA256.hex(bytes)
+                if let original = try seenHashes[hash] ?? store.pathWithHash(hash) {
+                    records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "duplicate", reason: original, metadata: item.metadata))
+                    continue
+                }
+                let image: RGBImage
+                do {
+                    if bytes.starts(with: [0xFF, 0xD8]) { image = try JPEGCodec.decode(bytes, file: item.path) }
+                    else if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { image = try PNGCodec.decode(bytes, file: item.path) }
+                    else {
+                        records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "skipped", reason: "not a JPEG or PNG image", metadata: item.metadata))
+                        continue
+                    }
+                } catch {
+                    records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "skipped", reason: "undecodable image", metadata: item.metadata))
+                    continue
+                }
+                seenHashes[hash] = item.path
+                faces.append((records.count, FacePreprocessing.cmpc(image)))
+                records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "embedded", metadata: item.metadata))
+            }
+            if !faces.isEmpty {
+                let x = Tensor.concat(faces.map { $0.1.reshaped([1, 3, 256, 256]) }, axis: 0)
+                let e = withoutGradients { cmpc.face(x).l2Normalized(axis: 1, eps: 1e-12) }
+                let d = e.shape[1]
+                for (k, (r, _)) in faces.enumerated() { records[r].embedding = data(Array(e.buffer[(k * d)..<((k + 1) * d)])) }
+            }
+            try store.insert(records)
+            for r in records {
+                switch r.status {
+                case "embedded": summary.embedded += 1
+                case "duplicate": summary.duplicates += 1
+                default: summary.skipped += 1; summary.skipReasons[r.reason ?? "?", default: 0] += 1
+                }
+            }
+            batchStart += batch.count
+            done += batch.count
+            progress(done, all.count)
+        }
+        try finalize(directory: directory, store: store, factory: options.factory, clusters: options.clusters)
+        summary.seconds = Date().timeIntervalSince(start)
+        return summary
+    }
+
+    /// Rebuilds index.faiss (rows = embedded prototypes by path), the clusters and manifest.json from the database.
+    static func finalize(directory: URL, store: PrototypeStore, factory: String, clusters: Int?) throws {
+        let recs = try store.indexed().filter { $0.embedding != nil }
+        guard let d = recs.first?.embeddingValues?.count else { return }
+        let flat = recs.flatMap { $0.embeddingValues! }
+        let index = try VectorIndex(dimension: d, factory: factory)
+        if !index.isTrained { try index.train(flat) }
+        try index.add(flat)
+        try index.write(to: indexURL(directory))
+        if let k = clusters {
+            let (c, assign) = try VectorIndex.kmeans(flat, dimension: d, clusters: min(k, recs.count))
+            try store.setClusters(centroids: (0..<(c.count / d)).map { Array(c[($0 * d)..<(($0 + 1) * d)]) },
+                                  assignment: Dictionary(zip(recs.map(\.path), assign), uniquingKeysWith: { a, _ in a }))
+        }
+        try writeManifest(directory: directory, store: store)
+    }
+
+    static func writeManifest(directory: URL, store: PrototypeStore) throws {
+        let (byStatus, reasons) = try store.summary()
+        let manifest: [String: Any] = ["format": "voicestyle prototype index 1", "settings": try store.allSettings(), "counts": byStatus,
+                                       "skip_reasons": reasons, "files": ["index.faiss", "prototypes.sqlite"]]
+        try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+            .write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
+    }
+
+    /// Merges shard indexes into `output` (records unioned; a content duplicate keeps its first path).
+    public static func merge(output: URL, parts: [URL]) throws {
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let out = try PrototypeStore(url: storeURL(output))
+        var settings: [String: String]? = nil
+        var records: [PrototypeRecord] = []
+        for p in parts {
+            let s = try PrototypeStore(url: storeURL(p))
+            var ps = try s.allSettings()
+            ps["shard"] = nil
+            if let first = settings, first["cmpc_sha256"] != ps["cmpc_sha256"] {
+                throw IndexError.mixedCheckpoints(index: p.path, existing: first["cmpc_sha256"] ?? "", given: ps["cmpc_sha256"] ?? "")
+            }
+            settings = settings ?? ps
+            records += try s.all()
+        }
+        guard let settings else { throw IndexError.badSource("nothing to merge") }
+        if let existing = try out.setting("cmpc_sha256"), existing != settings["cmpc_sha256"] {
+            throw IndexError.mixedCheckpoints(index: output.path, existing: existing, given: settings["cmpc_sha256"] ?? "")
+        }
+        try out.setSettings(settings)
+        let known = try out.knownPaths()
+        // Path order decides which of two identical files is the original, as in a single build.
+        var firstByHash: [String: String] = [:]
+        for r in try out.all() where r.status == "embedded" { if let h = r.hash { firstByHash[h] = r.path } }
+        var fresh: [PrototypeRecord] = []
+        for var r in records.sorted(by: { $0.path < $1.path }) where !known.contains(r.path) {
+            r.id = nil
+            r.cluster = nil
+            if r.status == "embedded" || r.status == "duplicate", let h = r.hash {
+                if let original = firstByHash[h], original != r.path {
+                    r.status = "duplicate"; r.reason = original; r.embedding = nil
+                } else if r.status != "duplicate" {
+                    firstByHash[h] = r.path
+                }
+            }
+            fresh.append(r)
+        }
+        try out.insert(fresh)
+        try finalize(directory: output, store: out, factory: settings["factory"] ?? "Flat", clusters: settings["clusters"].flatMap { Int($0) })
+    }
+
+    /// Imports cmpc2's frame memory: prototypes are the CSV rows (path VGGFace1 ID/1.6/video_id, in CSV order),
+    /// clusters are the memory's k-means level for `clusters` (cmpc2's index rule cluster // 500 − 1, with
+    /// Python's negative indexing), so that cluster-mode search reproduces `getKNearestSamples`.
+    public static func importCMPCMemory(directory: URL, memory: Checkpoint, csv: URL, facesRoot: URL, clusters: Int) throws {
+        guard case let .list(levels) = try memory.value(at: "centroids"), !levels.isEmpty else {
+            throw IndexError.badSource("\(memory.path) has no 'centroids' list")
+        }
+        var level = clusters / 500 - 1
+        if level < 0 { level += levels.count }
+        guard level >= 0 && level < levels.count else { throw IndexError.badSource("cluster setting \(clusters) selects no level of \(levels.count)") }
+        let centroids = try memory.floatTensor(at: "centroids/\(level)")
+        guard let assign = try memory.tensor(at: "inst2cluster/\(level)").integers() else { throw IndexError.badSource("inst2cluster is not integer") }
+        guard let text = try? String(contentsOf: csv, encoding: .utf8) else { throw IndexError.badSource("cannot read \(csv.path)") }
+        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
+        let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard let idCol = header.firstIndex(of: "VGGFace1 ID"), let videoCol = header.firstIndex(of: "video_id") else {
+            throw IndexError.badSource("\(csv.path): expected the columns 'VGGFace1 ID' and 'video_id'")
+        }
+        guard lines.count == assign.count else {
+            throw IndexError.badSource("\(csv.path) has \(lines.count) rows but the memory has \(assign.count) instances")
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try PrototypeStore(url: storeURL(directory))
+        try store.setSettings(["source": "cmpc2 frame memory", "memory": memory.path, "csv": csv.path, "faces_root": facesRoot.path,
+                               "clusters": String(clusters), "memory_level": String(level), "embedding_dim": String(centroids.shape[1]),
+                               "cmpc_sha256": try SHA256.hex(file: URL(fileURLWithPath: memory.path))])
+        var records: [PrototypeRecord] = []
+        for (r, line) in lines.enumerated() {
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            var m: [String: String] = [:]
+            for (k, v) in zip(header, f) { m[k] = v }
+            let path = "\(f[idCol])/1.6/\(f[videoCol])"
+            var rec = PrototypeRecord(path: path, identity: f[idCol], hash: nil, status: "imported",
+                                      metadata: String(decoding: try JSONSerialization.data(withJSONObject: m, options: [.sortedKeys]), as: UTF8.self))
+            rec.cluster = assign[r]
+            records.append(rec)
+        }
+        try store.insert(records)
+        let d = centroids.shape[1]
+        try store.db.write { db in
+            try db.execute(sql: "DELETE FROM centroids")
+            for i in 0..<centroids.shape[0] {
+                try db.execute(sql: "INSERT INTO centroids(cluster, vector) VALUES (?, ?)", arguments: [i, data(Array(centroids.buffer[(i * d)..<((i + 1) * d)]))])
+            }
+        }
+        try writeManifest(directory: directory, store: store)
+    }
+
+    /// Instance search: the k prototypes with the largest cosine to `query` (any scale; normalised here).
+    public func searchInstances(_ query: [Float], k: Int) throws -> [IndexHit] {
+        guard let vectors else { throw IndexError.noEmbeddings(directory.path) }
+        guard !records.isEmpty else { throw IndexError.empty(directory.path) }
+        let q = normalized(query)
+        return try vectors.search(q, k: min(k, records.count))[0].enumerated().map { i, hit in
+            let r = records[hit.row]
+            return IndexHit(rank: i + 1, cosine: hit.score, identity: r.identity, path: r.path, cluster: r.cluster.map(Int.init))
+        }
+    }
+
+    /// Cluster search as cmpc2's getKNearestSamples: the `clusterCount` centroids nearest to the normalised
+    /// query (squared L2 between unit vectors), then their members in insertion (CSV) order, first k.
+    public func searchClusters(_ query: [Float], k: Int, clusterCount: Int = 3) throws -> [IndexHit] {
+        let centroids = try store.centroids()
+        guard !centroids.isEmpty else { throw IndexError.noClusters(directory.path) }
+        let q = normalized(query)
+        let distances = centroids.map { c -> Float in
+            let cn = normalized(c)
+            return zip(q, cn).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        }
+        let chosen = Set(distances.enumerated().sorted { ($0.element, $0.offset) < ($1.element, $1.offset) }.prefix(clusterCount).map(\.offset))
+        let members = try store.db.read { db in
+            try PrototypeRecord.fetchAll(db, sql: "SELECT * FROM prototypes WHERE status IN ('embedded', 'imported') AND cluster IS NOT NULL ORDER BY id")
+        }.filter { chosen.contains(Int($0.cluster!)) }
+        return members.prefix(k).enumerated().map { i, r in
+            let cos = r.embeddingValues.map { e in zip(q, normalized(e)).reduce(0) { $0 + $1.0 * $1.1 } }
+                ?? zip(q, normalized(centroids[Int(r.cluster!)])).reduce(0) { $0 + $1.0 * $1.1 }
+            return IndexHit(rank: i + 1, cosine: cos, identity: r.identity, path: r.path, cluster: Int(r.cluster!))
+        }
+    }
+}
+
+/// x / ‖x‖ (F.normalize, eps 1e-12).
+func normalized(_ x: [Float]) -> [Float] {
+    let n = max(x.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+    return x.map { $0 / n }
+}

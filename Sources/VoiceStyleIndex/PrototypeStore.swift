@@ -1,0 +1,157 @@
+// The metadata of a prototype index in SQLite (through GRDB): one row per input image with its identity,
+// content hash, status, embedding and optional cached latent; settings; k-means clusters.
+import Foundation
+import GRDB
+
+/// One image of the collection.
+public struct PrototypeRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "prototypes"
+    public var id: Int64?
+    /// Path as given (relative to the faces root for folder and CSV inputs).
+    public var path: String
+    public var identity: String
+    /// SHA-256 of the file's bytes.
+    public var hash: String?
+    /// "embedded", "skipped", "duplicate" or "imported".
+    public var status: String
+    /// Why it was skipped, or the path it duplicates.
+    public var reason: String?
+    /// Unit embedding, float32 little-endian.
+    public var embedding: Data?
+    /// Extra CSV columns (JSON object).
+    public var metadata: String?
+    /// k-means cluster (when the index has clusters).
+    public var cluster: Int64?
+    /// Cached W latent (float32 [D]), noise maps (float32, concatenated in layer order) and inversion metrics (JSON).
+    public var latent: Data?
+    public var noises: Data?
+    public var inversion: String?
+
+    public init(path: String, identity: String, hash: String?, status: String, reason: String? = nil, embedding: Data? = nil,
+                metadata: String? = nil) {
+        self.path = path
+        self.identity = identity
+        self.hash = hash
+        self.status = status
+        self.reason = reason
+        self.embedding = embedding
+        self.metadata = metadata
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// The embedding as floats.
+    public var embeddingValues: [Float]? { embedding.map(floats) }
+    public var latentValues: [Float]? { latent.map(floats) }
+}
+
+func floats(_ d: Data) -> [Float] { d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
+func data(_ f: [Float]) -> Data { f.withUnsafeBufferPointer { Data(buffer: $0) } }
+
+/// The SQLite database of an index.
+public final class PrototypeStore {
+    public let db: DatabaseQueue
+
+    public init(url: URL) throws {
+        db = try DatabaseQueue(path: url.path)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "settings") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+            try db.create(table: "prototypes") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("path", .text).notNull().unique()
+                t.column("identity", .text).notNull()
+                t.column("hash", .text).indexed()
+                t.column("status", .text).notNull()
+                t.column("reason", .text)
+                t.column("embedding", .blob)
+                t.column("metadata", .text)
+                t.column("cluster", .integer)
+                t.column("latent", .blob)
+                t.column("noises", .blob)
+                t.column("inversion", .text)
+            }
+            try db.create(table: "centroids") { t in
+                t.primaryKey("cluster", .integer)
+                t.column("vector", .blob).notNull()
+            }
+        }
+        try migrator.migrate(db)
+    }
+
+    public func setting(_ key: String) throws -> String? {
+        try db.read { try String.fetchOne($0, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSettings(_ values: [String: String]) throws {
+        try db.write { db in
+            for (k, v) in values { try db.execute(sql: "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", arguments: [k, v]) }
+        }
+    }
+
+    public func allSettings() throws -> [String: String] {
+        try db.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM settings").map { ($0["key"], $0["value"]) }, uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// Paths already recorded (any status): the work a resumed build skips.
+    public func knownPaths() throws -> Set<String> {
+        Set(try db.read { try String.fetchAll($0, sql: "SELECT path FROM prototypes") })
+    }
+
+    /// Path of the embedded or imported record with this content hash, if any.
+    public func pathWithHash(_ hash: String) throws -> String? {
+        try db.read { try String.fetchOne($0, sql: "SELECT path FROM prototypes WHERE hash = ? AND status = 'embedded'", arguments: [hash]) }
+    }
+
+    /// Inserts records in one transaction (all or nothing).
+    public func insert(_ records: [PrototypeRecord]) throws {
+        try db.write { db in for var r in records { try r.insert(db) } }
+    }
+
+    /// Embedded (or imported) prototypes in index order: by path.
+    public func indexed() throws -> [PrototypeRecord] {
+        try db.read { try PrototypeRecord.fetchAll($0, sql: "SELECT * FROM prototypes WHERE status IN ('embedded', 'imported') ORDER BY path") }
+    }
+
+    public func all() throws -> [PrototypeRecord] {
+        try db.read { try PrototypeRecord.fetchAll($0, sql: "SELECT * FROM prototypes ORDER BY id") }
+    }
+
+    /// Counts by status and, for skipped ones, by reason.
+    public func summary() throws -> (byStatus: [String: Int], skipReasons: [String: Int]) {
+        try db.read { db in
+            let s = Dictionary(try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM prototypes GROUP BY status").map { ($0["status"] as String, $0["n"] as Int) },
+                               uniquingKeysWith: +)
+            let r = Dictionary(try Row.fetchAll(db, sql: "SELECT reason, COUNT(*) AS n FROM prototypes WHERE status = 'skipped' GROUP BY reason")
+                .map { ($0["reason"] as String? ?? "?", $0["n"] as Int) }, uniquingKeysWith: +)
+            return (s, r)
+        }
+    }
+
+    /// Replaces the k-means clusters: centroids and every embedded prototype's cluster (by path).
+    public func setClusters(centroids: [[Float]], assignment: [String: Int]) throws {
+        try db.write { db in
+            try db.execute(sql: "DELETE FROM centroids")
+            for (i, c) in centroids.enumerated() { try db.execute(sql: "INSERT INTO centroids(cluster, vector) VALUES (?, ?)", arguments: [i, data(c)]) }
+            try db.execute(sql: "UPDATE prototypes SET cluster = NULL")
+            for (p, c) in assignment { try db.execute(sql: "UPDATE prototypes SET cluster = ? WHERE path = ?", arguments: [c, p]) }
+        }
+    }
+
+    public func centroids() throws -> [[Float]] {
+        try db.read { try Row.fetchAll($0, sql: "SELECT vector FROM centroids ORDER BY cluster").map { floats($0["vector"]) } }
+    }
+
+    /// Stores an inversion result for one prototype.
+    public func setLatent(path: String, latent: [Float], noises: [Float], metrics: String) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE prototypes SET latent = ?, noises = ?, inversion = ? WHERE path = ?",
+                           arguments: [data(latent), data(noises), metrics, path])
+        }
+    }
+}

@@ -1,0 +1,101 @@
+// FAISS (facebookresearch/faiss 1.7.3, Debian's static build) behind the C shim: index_factory indexes on
+// inner product, k-means, atomic writes.
+import CFaissShim
+import Foundation
+
+/// Why a vector-index operation failed (FAISS's own message).
+public struct VectorIndexError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { "FAISS: \(message)" }
+}
+
+/// A FAISS index over float32 vectors (inner product: cosine for unit vectors).
+public final class VectorIndex {
+    let handle: OpaquePointer
+
+    private static func call(_ body: (UnsafeMutablePointer<CChar>, Int32) -> Int32) throws {
+        var err = [CChar](repeating: 0, count: 512)
+        let rc = err.withUnsafeMutableBufferPointer { body($0.baseAddress!, 512) }
+        if rc != 0 { throw VectorIndexError(message: String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+    }
+
+    /// A new index: `factory` is a FAISS factory string ("Flat", "IVF1024,Flat", "HNSW32,Flat").
+    public init(dimension: Int, factory: String = "Flat") throws {
+        var err = [CChar](repeating: 0, count: 512)
+        guard let h = err.withUnsafeMutableBufferPointer({ fs_create(Int32(dimension), factory, 1, $0.baseAddress, 512) }) else {
+            throw VectorIndexError(message: "cannot create '\(factory)': " + String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        handle = h
+    }
+
+    /// Reads an index file.
+    public init(contentsOf url: URL) throws {
+        var err = [CChar](repeating: 0, count: 512)
+        guard let h = err.withUnsafeMutableBufferPointer({ fs_read(url.path, $0.baseAddress, 512) }) else {
+            throw VectorIndexError(message: "cannot read \(url.path): " + String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        handle = h
+    }
+
+    deinit { fs_free(handle) }
+
+    public var count: Int { Int(fs_ntotal(handle)) }
+    public var dimension: Int { Int(fs_dimension(handle)) }
+    public var isTrained: Bool { fs_is_trained(handle) != 0 }
+
+    /// Trains (IVF) on row-major vectors [n, d].
+    public func train(_ vectors: [Float]) throws {
+        let n = vectors.count / dimension
+        try vectors.withUnsafeBufferPointer { v in try Self.call { fs_train(handle, Int64(n), v.baseAddress, $0, $1) } }
+    }
+
+    /// Appends row-major vectors [n, d]; their row ids continue from `count`.
+    public func add(_ vectors: [Float]) throws {
+        let n = vectors.count / dimension
+        guard n > 0 else { return }
+        try vectors.withUnsafeBufferPointer { v in try Self.call { fs_add(handle, Int64(n), v.baseAddress, $0, $1) } }
+    }
+
+    /// The k best rows of each query (row-major [n, d]): per query, (row id, inner product) pairs, best first.
+    public func search(_ queries: [Float], k: Int) throws -> [[(row: Int, score: Float)]] {
+        let n = queries.count / dimension
+        var d = [Float](repeating: 0, count: n * k), ids = [Int64](repeating: -1, count: n * k)
+        try queries.withUnsafeBufferPointer { q in
+            try d.withUnsafeMutableBufferPointer { dp in
+                try ids.withUnsafeMutableBufferPointer { ip in
+                    try Self.call { fs_search(handle, Int64(n), q.baseAddress, Int64(k), dp.baseAddress, ip.baseAddress, $0, $1) }
+                }
+            }
+        }
+        return (0..<n).map { qi in (0..<k).compactMap { j in ids[qi * k + j] >= 0 ? (Int(ids[qi * k + j]), d[qi * k + j]) : nil } }
+    }
+
+    /// Writes atomically (temporary file renamed into place).
+    public func write(to url: URL) throws {
+        try Self.call { fs_write(handle, url.path, $0, $1) }
+    }
+
+    /// IVF probes (returns false when not an IVF index).
+    @discardableResult public func setProbes(_ n: Int) -> Bool { fs_set_nprobe(handle, Int64(n)) == 0 }
+    /// HNSW search breadth (returns false when not an HNSW index).
+    @discardableResult public func setSearchBreadth(_ n: Int) -> Bool { fs_set_ef_search(handle, Int64(n)) == 0 }
+
+    /// FAISS k-means (L2, `iterations` Lloyd steps): centroids [k, d] row-major and each vector's cluster.
+    public static func kmeans(_ vectors: [Float], dimension d: Int, clusters k: Int, iterations: Int = 20, seed: Int = 1234)
+        throws -> (centroids: [Float], assignment: [Int]) {
+        let n = vectors.count / d
+        guard k >= 1, k <= n else { throw VectorIndexError(message: "k-means needs 1 ≤ K ≤ \(n) (the number of vectors), got \(k)") }
+        var centroids = [Float](repeating: 0, count: k * d), assign = [Int64](repeating: 0, count: n)
+        try vectors.withUnsafeBufferPointer { v in
+            try centroids.withUnsafeMutableBufferPointer { c in
+                try assign.withUnsafeMutableBufferPointer { a in
+                    try call { fs_kmeans(Int32(d), Int64(n), v.baseAddress, Int32(k), Int32(iterations), Int32(seed), c.baseAddress, a.baseAddress, $0, $1) }
+                }
+            }
+        }
+        return (centroids, assign.map { Int($0) })
+    }
+
+    /// OpenMP threads FAISS uses.
+    public static func setThreads(_ n: Int) { fs_set_threads(Int32(n)) }
+}
