@@ -25,9 +25,8 @@ enum ConvKernels {
     static func forward<T: TensorScalar>(_ g: ConvGeometry, x: UnsafePointer<T>, weight: UnsafePointer<T>,
                                          y: UnsafeMutablePointer<T>) {
         // Shifted GEMMs need the weight repacked per tap: worth it once the map has more pixels than
-        // the layer has output channels; small maps use im2col, which reads the weight as stored. The choice
-        // depends on one item's size only, never on the batch size.
-        if g.sh == 1 && g.sw == 1 && g.oh * g.ow > g.cout && g.taps > 1 {
+        // the layer has output channels; small maps use im2col, which reads the weight as stored.
+        if g.sh == 1 && g.sw == 1 && g.n * g.oh * g.ow > g.cout && g.taps > 1 {
             withScratch(g.taps * g.cout * g.cin, of: T.self) { packed in
                 packTaps(weight, outer: g.cout, inner: g.cin, taps: g.taps, flipTranspose: false, into: packed)
                 shiftedGemm(n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, kh: g.kh, kw: g.kw, ph: g.ph, pw: g.pw,
@@ -51,7 +50,7 @@ enum ConvKernels {
         let oh = g.oh, ow = g.ow
         // Exact inverse geometry for stride 1: a stride-1 convolution of dy padded by k−1−p with the
         // flipped, transposed kernel gives back h×w only when (h + 2p − k) is not floored.
-        if g.sh == 1 && g.sw == 1 && g.ph <= g.kh - 1 && g.pw <= g.kw - 1 && g.h * g.w > g.cin && g.taps > 1 {
+        if g.sh == 1 && g.sw == 1 && g.ph <= g.kh - 1 && g.pw <= g.kw - 1 && g.n * g.h * g.w > g.cin && g.taps > 1 {
             withScratch(g.taps * g.cout * g.cin, of: T.self) { packed in
                 packTaps(weight, outer: g.cout, inner: g.cin, taps: g.taps, flipTranspose: true, into: packed)
                 shiftedGemm(n: g.n, cin: g.cout, h: oh, w: ow, cout: g.cin, kh: g.kh, kw: g.kw,
@@ -120,10 +119,9 @@ enum ConvKernels {
         let wp = w + 2 * pw, hp = h + 2 * ph
         let oh = hp - kh + 1, ow = wp - kw + 1
         guard oh > 0 && ow > 0 else { return }
-        // One spare row per item absorbs the last taps' reads past the padded map. Items are computed one
-        // at a time, so a result never depends on which other items share the batch (bitwise reproducible).
+        // One spare row per item absorbs the last taps' reads past the padded map.
         let itemSize = (hp + 1) * wp
-        let chunk = 1
+        let chunk = max(1, min(n, (1 << 23) / max(1, max(cin, cout) * itemSize)))
         let xs = TensorStorage<T>(uninitializedCount: cin * chunk * itemSize)
         let ys = TensorStorage<T>(uninitializedCount: cout * chunk * itemSize)
         defer { withExtendedLifetime((xs, ys)) {} }

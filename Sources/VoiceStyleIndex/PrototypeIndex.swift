@@ -26,7 +26,7 @@ public struct IndexBuildOptions: Sendable {
     public var factory = "Flat"
     /// k-means clusters for cluster-mode search (nil: none).
     public var clusters: Int? = nil
-    /// Images embedded per forward pass (and per database transaction).
+    /// Images decoded and committed per database transaction (the network sees one image at a time).
     public var batch = 8
     /// Build only slice `shard.index` of `shard.count` (items at positions ≡ index mod count, in path order).
     public var shard: (index: Int, count: Int)? = nil
@@ -188,11 +188,11 @@ public final class PrototypeIndex {
                 faces.append((records.count, FacePreprocessing.cmpc(image)))
                 records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "embedded", metadata: item.metadata))
             }
-            if !faces.isEmpty {
-                let x = Tensor.concat(faces.map { $0.1.reshaped([1, 3, 256, 256]) }, axis: 0)
-                let e = withoutGradients { cmpc.face(x).l2Normalized(axis: 1, eps: 1e-12) }
-                let d = e.shape[1]
-                for (k, (r, _)) in faces.enumerated() { records[r].embedding = data(Array(e.buffer[(k * d)..<((k + 1) * d)])) }
+            // One image per forward pass: an embedding then never depends on which images share its batch
+            // (BLAS rounding varies with the batch shape), so shards, resumed and single builds agree bit for bit.
+            for (r, face) in faces {
+                let e = withoutGradients { cmpc.face(face.reshaped([1, 3, 256, 256])).l2Normalized(axis: 1, eps: 1e-12) }
+                records[r].embedding = data(e.scalars)
             }
             try store.insert(records)
             for r in records {

@@ -56,7 +56,7 @@ struct IndexBuildCommand: ParsableCommand {
     @Option(help: "k-means clusters for cluster-mode search (as upstream's prototype memory).")
     var clusters: Int?
 
-    @Option(help: "Images per batch (and per database transaction).")
+    @Option(help: "Images per database transaction.")
     var batch: Int = 8
 
     @Option(help: "Build slice I of N (e.g. 0/4), for batch schedulers.")
