@@ -96,6 +96,10 @@ int fs_kmeans(int d, int64_t n, const float *x, int k, int niter, int seed, floa
     } catch (const std::exception &e) { return fail(err, errlen, e.what()); }
 }
 
+int fs_reconstruct_n(const fs_index *index, int64_t i0, int64_t n, float *out, char *err, int errlen) {
+    try { index->index->reconstruct_n(i0, n, out); return 0; } catch (const std::exception &e) { return fail(err, errlen, e.what()); }
+}
+
 void fs_set_threads(int n) { omp_set_num_threads(n); }
 
 }

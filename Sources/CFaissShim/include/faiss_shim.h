@@ -29,6 +29,8 @@ int fs_set_ef_search(fs_index *index, int64_t ef);
 /// k-means (faiss::Clustering, L2): centroids [k*d]; also the nearest centroid of every point.
 int fs_kmeans(int d, int64_t n, const float *x, int k, int niter, int seed, float *centroids, int64_t *assign,
               char *err, int errlen);
+/// Copies rows [i0, i0+n) into out [n*d] (flat indexes; -1 when the index cannot reconstruct).
+int fs_reconstruct_n(const fs_index *index, int64_t i0, int64_t n, float *out, char *err, int errlen);
 /// OpenMP threads faiss uses.
 void fs_set_threads(int n);
 
