@@ -110,6 +110,9 @@ let package = Package(
             name: "VoiceStyleIndexTests",
             dependencies: ["VoiceStyleIndex", "VoiceStyleModels", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
         .testTarget(
+            name: "VoiceStyleTests",
+            dependencies: ["VoiceStyle", "VoiceStyleTestSupport"]),
+        .testTarget(
             name: "VoiceStyleModelsTests",
             dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",
                            "VoiceStyleTestSupport"],

@@ -12,7 +12,7 @@ struct VoiceStyleCommand: ParsableCommand {
             Subcommands print their own help: voicestyle help SUBCOMMAND.
             """,
         version: voiceStyleVersion,
-        subcommands: [GenerateCommand.self, InvertCommand.self, FeaturesCommand.self, EmbedCommand.self, IndexCommand.self,
+        subcommands: [InferCommand.self, GenerateCommand.self, InvertCommand.self, FeaturesCommand.self, EmbedCommand.self, IndexCommand.self, DoctorCommand.self,
                       SearchCommand.self, CheckpointCommand.self, BenchCommand.self])
 }
 
