@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure speed: engine kernels, checkpoint loading.",
         subcommands: [BenchEngineCommand.self, BenchCheckpointCommand.self, BenchGeneratorCommand.self, BenchInvertCommand.self,
-                      BenchVoiceCommand.self, BenchIndexCommand.self])
+                      BenchVoiceCommand.self, BenchIndexCommand.self, BenchInferCommand.self])
 }
 
 /// Options shared by every benchmark.
@@ -595,5 +595,61 @@ struct BenchIndexCommand: ParsableCommand {
             }
         }
         if options.json { printJSON(["rows": rows]) }
+    }
+}
+
+struct BenchInferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Time the whole infer job at 256 px with full-size random-weight models, cached latents, 2 threads; seconds per stage.")
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Refinement steps.")
+    var steps: Int = 100
+
+    @Option(help: "Speech clip.", completion: .file())
+    var voice: String = "../shared/data/voices/voxceleb/id10845_0RsOMTn-DSM_00001.wav"
+
+    func run() throws {
+        var timings: [(String, Double)] = []
+        var clock = Date()
+        func lap(_ name: String) { timings.append((name, Date().timeIntervalSince(clock))); clock = Date() }
+        let g = try randomGenerator(GeneratorConfig(), seed: 1)
+        let specs = ResNetEncoder.specs(prefix: "voice_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 1, 7, 7])
+            + ResNetEncoder.specs(prefix: "face_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 3, 7, 7])
+        let cmpc = try CMPCModel(stateDict: randomStateDict(specs, seed: 7, file: "random CMPC"))
+        let irse = try IRSE50(stateDict: randomStateDict(IRSE50.specs(depths: IRSE50.depths50, stem: 64, embedding: 512), seed: 4, file: "random IR-SE50"))
+        lap("model set-up (not part of the job)")
+        let features = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: voice)))
+        let a = withoutGradients { cmpc.voice(features.reshaped([1] + features.shape)) }
+        lap("voice features and embedding")
+        var rng = SeededGenerator(seed: 3)
+        // Eight cached prototype latents and identity features stand in for the index.
+        let w = withoutGradients { g.map(Tensor.randomNormal([10_000, 512], using: &rng)) }
+        let mean = w.mean(axes: [0])
+        let std = withoutGradients { ((w - mean).square().sum() / 10_000).sqrt().item }
+        lap("latent statistics (10,000 z)")
+        let w0 = withoutGradients { w.slice(axis: 0, 0, 8).mean(axes: [0], keepDims: true) }
+        let identity = IdentityLoss(network: irse)
+        let protoImages = Tensor<Float>.randomUniform([8, 3, 256, 256], low: -1, high: 1, using: &rng)  // stand-ins for the prototype photos
+        let target = withoutGradients { identity.features(protoImages).mean(axes: [0], keepDims: true).l2Normalized(axis: 1) }
+        lap("aggregation and identity target (8 prototypes)")
+        var config = RefinementConfig()
+        config.steps = steps
+        var randomness = SeededProjectorRandomness(seed: 4)
+        let result = try Refiner(generator: g, cmpc: cmpc, identity: identity)
+            .refine(initial: w0, voice: a, identityTarget: target, latentStd: std, config: config, randomness: &randomness)
+        lap("refinement (\(steps) steps)")
+        let face = withoutGradients { g.synthesize(try! g.latents([result.latent], inputIsLatent: true), noise: result.noises) }
+        _ = try PNGCodec.encode(ImageTensors.images(face)[0])
+        lap("render and encode")
+        let job = timings.dropFirst().reduce(0) { $0 + $1.1 }
+        if options.json {
+            printJSON(["stages": timings.map { ["stage": $0.0, "seconds": $0.1] }, "job_seconds": job, "target_seconds": 60])
+            return
+        }
+        for (stage, t) in timings { print(tableRow([stage, String(format: "%.2f", t)], widths: [-44, 8])) }
+        print(tableRow(["whole job (target ≤ 60 s)", String(format: "%.2f", job)], widths: [-44, 8]))
     }
 }
