@@ -19,7 +19,7 @@ public struct ModelFile: Sendable {
     public static let irse50 = ModelFile(name: "model_ir_se50.pth", what: "IR-SE50 face recognition (identity loss)",
                                          source: "the eladrich/pixel2style2pixel README (Google Drive link)")
     public static let vgg16 = ModelFile(name: "vgg16-397923af.pth", what: "torchvision VGG16 ImageNet weights (LPIPS features)",
-                                        source: "torchvision's model zoo (download.pytorch.org/models/vgg16-397923af.pth)")
+                                        source: "torchvision's model zoo (the vgg16 ImageNet weights torchvision downloads)")
     public static let lpips = ModelFile(name: "vgg.pth", what: "LPIPS v0.1 linear heads",
                                         source: "richzhang/PerceptualSimilarity lpips/weights/v0.1/vgg.pth (also in pip lpips)")
 

@@ -6,7 +6,7 @@ import VoiceStyle
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure speed: engine kernels, checkpoint loading.",
+        abstract: "Measure speed: engine, checkpoint, generator, invert, voice, index, infer.",
         subcommands: [BenchEngineCommand.self, BenchCheckpointCommand.self, BenchGeneratorCommand.self, BenchInvertCommand.self,
                       BenchVoiceCommand.self, BenchIndexCommand.self, BenchInferCommand.self])
 }
