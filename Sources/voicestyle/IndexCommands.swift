@@ -93,7 +93,7 @@ struct IndexBuildCommand: ParsableCommand {
         var bar: Progress? = nil
         let summary = try PrototypeIndex.build(directory: dir, source: source, cmpc: model, cmpcSHA256: try SHA256.hex(file: cmpcURL),
                                                options: options) { done, total in
-            if bar == nil { bar = Progress(label: "index", total: total, quiet: quiet) }
+            if bar == nil { bar = Progress(label: "index", total: total, quiet: quiet, rateUnit: "img", first: done) }
             bar!.update(done, "")
         }
         print("index \(dir.path): \(summary.embedded) embedded, \(summary.skipped) skipped, \(summary.duplicates) duplicates, "

@@ -8,14 +8,18 @@ struct Progress {
     let label: String, total: Int
     let start = DispatchTime.now().uptimeNanoseconds
     var quiet = false
+    /// When set, the rate since `first` items is shown in these units per second.
+    var rateUnit: String? = nil
+    var first = 0
 
     func update(_ done: Int, _ detail: String) {
         guard !quiet else { return }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        let eta = done > first ? elapsed / Double(done - first) * Double(total - done) : 0
         let width = 24, filled = total > 0 ? width * done / total : width
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = "\r\(label) \(bar) \(done)/\(total) \(detail)  ETA \(formatSeconds(eta))   "
+        let rate = rateUnit.map { elapsed > 0 ? String(format: " %.1f %@/s", Double(done - first) / elapsed, $0) : "" } ?? ""
+        let line = "\r\(label) \(bar) \(done)/\(total)\(rate) \(detail)  ETA \(formatSeconds(eta))   "
         FileHandle.standardError.write(Data(line.utf8))
         if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
     }
