@@ -38,6 +38,27 @@ public struct InferenceResult {
     public var steps: [RefinementStep]
     public var timings: [(stage: String, seconds: Double)]
     public var skipped: [(path: String, reason: String)]
+
+    /// Captions of the sheet's tiles, in order: "#rank identity" / "cos c  w weight" for each prototype with
+    /// an image, then the averaged-latent face and the refined face with their CMPC distances to the voice.
+    public var sheetCaptions: [[String]] {
+        var captions = prototypes.filter { $0.image != nil }.map {
+            ["#\($0.hit.rank) \($0.hit.identity)", String(format: "cos %.3f  w %.2f", $0.hit.cosine, $0.weight)]
+        }
+        let first = steps.first.map { String(format: "cmpc dist %.3f", $0.cmpc) } ?? ""
+        let last = steps.last.map { String(format: "-> %.3f", $0.cmpc) } ?? ""
+        captions.append(["averaged latent", first])
+        captions.append(["refined face", steps.isEmpty ? "" : "\(steps.count) steps \(last)"])
+        return captions
+    }
+
+    /// The contact sheet: the prototypes with images (resized to the face's size), the averaged-latent face
+    /// and the refined face, five to a row, each captioned (`sheetCaptions`).
+    public var sheet: RGBImage {
+        let side = face.width
+        let tiles = prototypes.compactMap { $0.image?.resized(width: side, height: side, filter: .bilinear) } + [averaged, face]
+        return ImageTensors.captionedGrid(tiles, captions: sheetCaptions, columns: min(tiles.count, 5))
+    }
 }
 
 public enum InferenceError: Error, CustomStringConvertible {

@@ -22,8 +22,14 @@ struct ConvGeometry {
 
 enum ConvKernels {
     /// y = conv(x, weight). `y` is overwritten.
+    /// `winograd`: the weight's transformed kernels when `Winograd.applies(g)` (see `conv2d`).
     static func forward<T: TensorScalar>(_ g: ConvGeometry, x: UnsafePointer<T>, weight: UnsafePointer<T>,
-                                         y: UnsafeMutablePointer<T>) {
+                                         y: UnsafeMutablePointer<T>, winograd: TensorStorage<T>? = nil) {
+        if let winograd {
+            Winograd.convolve(n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ph: g.ph, pw: g.pw, x: x, xItemStride: g.xItemStride,
+                              u: winograd.pointer, y: y, yItemStride: g.yItemStride)
+            return
+        }
         // Shifted GEMMs need the weight repacked per tap: worth it once the map has more pixels than
         // the layer has output channels; small maps use im2col, which reads the weight as stored.
         if g.sh == 1 && g.sw == 1 && g.n * g.oh * g.ow > g.cout && g.taps > 1 {
@@ -45,9 +51,15 @@ enum ConvKernels {
     }
 
     /// dx = ∂/∂x of Σ dy·conv(x, weight) (also the transposed convolution of dy). `dx` is overwritten.
+    /// `winograd`: the flipped, transposed kernels' transform when `Winograd.applies(g)`.
     static func backwardInput<T: TensorScalar>(_ g: ConvGeometry, dy: UnsafePointer<T>, weight: UnsafePointer<T>,
-                                               dx: UnsafeMutablePointer<T>) {
+                                               dx: UnsafeMutablePointer<T>, winograd: TensorStorage<T>? = nil) {
         let oh = g.oh, ow = g.ow
+        if let winograd {
+            Winograd.convolve(n: g.n, cin: g.cout, h: oh, w: ow, cout: g.cin, ph: 2 - g.ph, pw: 2 - g.pw, x: dy, xItemStride: g.yItemStride,
+                              u: winograd.pointer, y: dx, yItemStride: g.xItemStride)
+            return
+        }
         // Exact inverse geometry for stride 1: a stride-1 convolution of dy padded by k−1−p with the
         // flipped, transposed kernel gives back h×w only when (h + 2p − k) is not floored.
         if g.sh == 1 && g.sw == 1 && g.ph <= g.kh - 1 && g.pw <= g.kw - 1 && g.n * g.h * g.w > g.cin && g.taps > 1 {
@@ -223,14 +235,15 @@ extension Tensor {
     /// 2-D convolution (F.conv2d, cross-correlation): self [N, C, H, W], weight [O, C/groups, kh, kw],
     /// bias [O] → [N, O, (H + 2p − kh)/s + 1, (W + 2p − kw)/s + 1]. Dilation 1. `groups` divides C and O
     /// (groups = C is a depthwise convolution).
+    /// `algorithm` (default `Convolution.current`) chooses how stride-1 3×3 convolutions run.
     public func conv2d(weight: Tensor<T>, bias: Tensor<T>? = nil, stride: Int = 1, padding: Int = 0,
-                       groups: Int = 1) -> Tensor<T> {
-        conv2d(weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding), groups: groups)
+                       groups: Int = 1, algorithm: ConvolutionAlgorithm? = nil) -> Tensor<T> {
+        conv2d(weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding), groups: groups, algorithm: algorithm)
     }
 
     /// 2-D convolution with separate vertical and horizontal stride and padding.
     public func conv2d(weight: Tensor<T>, bias: Tensor<T>? = nil, stride: (Int, Int), padding: (Int, Int),
-                       groups: Int = 1) -> Tensor<T> {
+                       groups: Int = 1, algorithm: ConvolutionAlgorithm? = nil) -> Tensor<T> {
         precondition(rank == 4 && weight.rank == 4, "conv2d needs NCHW input and [O, C, kh, kw] weight, got \(shape), \(weight.shape)")
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let (o, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
@@ -244,9 +257,12 @@ extension Tensor {
         g.yItemStride = o * g.oh * g.ow
         let out = Tensor<T>(uninitializedShape: [n, o, g.oh, g.ow])
         let wsz = og * cg * kh * kw
+        // Winograd for stride-1 3×3 convolutions (exact geometry: oh = h + 2p − 2 with stride 1).
+        let winograd = groups == 1 && Winograd.applies(g, algorithm ?? Convolution.current)
         for gi in 0..<groups {
             ConvKernels.forward(g, x: storage.pointer + gi * cg * h * w, weight: weight.storage.pointer + gi * wsz,
-                                y: out.storage.pointer + gi * og * g.oh * g.ow)
+                                y: out.storage.pointer + gi * og * g.oh * g.ow,
+                                winograd: winograd ? Winograd.kernels(weight, flipTranspose: false) : nil)
         }
         if let bias { out.addChannelBias(bias) }
         var inputs = [self, weight]
@@ -261,7 +277,8 @@ extension Tensor {
                 for gi in 0..<groups {
                     ConvKernels.backwardInput(g, dy: gy.storage.pointer + gi * og * g.oh * g.ow,
                                               weight: weight.storage.pointer + gi * wsz,
-                                              dx: t.storage.pointer + gi * cg * h * w)
+                                              dx: t.storage.pointer + gi * cg * h * w,
+                                              winograd: winograd ? Winograd.kernels(weight, flipTranspose: true) : nil)
                 }
                 gx = t
             }
@@ -282,8 +299,9 @@ extension Tensor {
     /// Transposed 2-D convolution (F.conv_transpose2d, groups 1): self [N, Cin, H, W], weight
     /// [Cin, Cout, kh, kw] (PyTorch layout, no flip) → [N, Cout, (H−1)·s − 2p + kh + outputPadding, …]:
     /// out[n, o, y·s + i − p, x·s + j − p] += self[n, c, y, x] · weight[c, o, i, j].
+    /// `algorithm` (default `Convolution.current`) chooses how stride-1 3×3 kernels run.
     public func convTranspose2d(weight: Tensor<T>, bias: Tensor<T>? = nil, stride: Int = 1, padding: Int = 0,
-                                outputPadding: Int = 0) -> Tensor<T> {
+                                outputPadding: Int = 0, algorithm: ConvolutionAlgorithm? = nil) -> Tensor<T> {
         precondition(rank == 4 && weight.rank == 4 && weight.shape[0] == shape[1],
                      "convTranspose2d: input \(shape) does not fit weight \(weight.shape)")
         precondition(stride >= 1 && padding >= 0 && outputPadding >= 0 && outputPadding < stride,
@@ -298,7 +316,9 @@ extension Tensor {
                              ph: padding, pw: padding, xItemStride: cout * oh * ow, yItemStride: cin * h * w)
         precondition(g.oh == h && g.ow == w, "convTranspose2d: inconsistent geometry")
         let out = Tensor<T>(uninitializedShape: [n, cout, oh, ow])
-        ConvKernels.backwardInput(g, dy: storage.pointer, weight: weight.storage.pointer, dx: out.storage.pointer)
+        let winograd = Winograd.applies(g, algorithm ?? Convolution.current)
+        ConvKernels.backwardInput(g, dy: storage.pointer, weight: weight.storage.pointer, dx: out.storage.pointer,
+                                  winograd: winograd ? Winograd.kernels(weight, flipTranspose: true) : nil)
         if let bias { out.addChannelBias(bias) }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
@@ -308,7 +328,8 @@ extension Tensor {
             var gx: Tensor<T>? = nil, gw: Tensor<T>? = nil, gb: Tensor<T>? = nil
             if inputNeedsGrad {
                 let t = Tensor<T>(uninitializedShape: inputShape)
-                ConvKernels.forward(g, x: gy.storage.pointer, weight: weight.storage.pointer, y: t.storage.pointer)
+                ConvKernels.forward(g, x: gy.storage.pointer, weight: weight.storage.pointer, y: t.storage.pointer,
+                                    winograd: winograd ? Winograd.kernels(weight, flipTranspose: false) : nil)
                 gx = t
             }
             if let input {

@@ -41,7 +41,23 @@ public final class TensorStorage<T: TensorScalar>: @unchecked Sendable {
     }
 
     deinit { if owner == nil { BlockPool.shared.release(UnsafeMutableRawPointer(pointer), bytes: blockBytes) } }
+
+    /// Values derived from this storage's contents (transformed convolution kernels of a frozen weight), kept
+    /// for the storage's lifetime. Only for storage that is no longer written: nothing invalidates them.
+    private var attachments: [String: AnyObject] = [:]
+
+    /// The attachment under `key`, made by `make` the first time.
+    func attachment<A: AnyObject>(_ key: String, make: () -> A) -> A {
+        storageAttachmentLock.lock()
+        defer { storageAttachmentLock.unlock() }
+        if let a = attachments[key] as? A { return a }
+        let a = make()
+        attachments[key] = a
+        return a
+    }
 }
+
+private let storageAttachmentLock = NSLock()
 
 /// Runs `body` with a pooled scratch buffer of `count` uninitialised elements, valid only inside `body`.
 @inline(__always)

@@ -25,20 +25,6 @@ public enum ImageTensors {
     /// Images side by side in a grid (`columns` per row, `padding` pixels of `background` between and
     /// around them, as torchvision's make_grid). All images must share one size.
     public static func grid(_ images: [RGBImage], columns: Int? = nil, padding: Int = 2, background: UInt8 = 0) -> RGBImage {
-        precondition(!images.isEmpty, "a grid of no images")
-        let w = images[0].width, h = images[0].height
-        precondition(images.allSatisfy { $0.width == w && $0.height == h }, "grid images differ in size")
-        let cols = max(1, min(columns ?? Int(Double(images.count).squareRoot().rounded(.up)), images.count))
-        let rows = (images.count + cols - 1) / cols
-        let gw = cols * (w + padding) + padding, gh = rows * (h + padding) + padding
-        var out = RGBImage(width: gw, height: gh, pixels: [UInt8](repeating: background, count: gw * gh * 3))
-        for (k, img) in images.enumerated() {
-            let x0 = padding + (k % cols) * (w + padding), y0 = padding + (k / cols) * (h + padding)
-            for y in 0..<h {
-                let src = y * w * 3, dst = ((y0 + y) * gw + x0) * 3
-                out.pixels.replaceSubrange(dst..<(dst + w * 3), with: img.pixels[src..<(src + w * 3)])
-            }
-        }
-        return out
+        captionedGrid(images, captions: Array(repeating: [], count: images.count), columns: columns, padding: padding, background: background)
     }
 }

@@ -18,7 +18,14 @@ struct BenchOptions: ParsableArguments {
 
     @Option(help: "Minimum seconds spent timing each case (best repetition is reported).")
     var seconds: Double = 0.5
+
+    @Option(help: "Stride-1 3×3 convolutions: automatic (Winograd where faster), direct or winograd.")
+    var conv: ConvolutionAlgorithm = .automatic
+
+    mutating func validate() throws { Convolution.algorithm = conv }
 }
+
+extension ConvolutionAlgorithm: ExpressibleByArgument {}
 
 /// Best wall time of `body` over repetitions filling `seconds` (at least 3 runs after one warm-up).
 func bestTime(seconds: Double, _ body: () -> Void) -> Double {

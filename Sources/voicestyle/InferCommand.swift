@@ -10,8 +10,8 @@ struct InferCommand: ParsableCommand {
         commandName: "infer",
         abstract: "Guess a face from a voice: retrieve prototypes, average their latents, refine towards the voice.",
         discussion: """
-            Writes face.png, sheet.png (the prototypes, the averaged-latent face, the refined face; captions in \
-            report.json), latent.npy and report.json to --out. Prototype latents come from the index's cache \
+            Writes face.png, sheet.png (the prototypes with identity and cosine, the averaged-latent face and the \
+            refined face, captioned), latent.npy and report.json to --out. Prototype latents come from the index's cache \
             (`voicestyle index invert`) or are inverted now and cached. Model files default to checkpoints/. \
             --upstream-compat uses upstream's refinement loss exactly (no identity term, no latent anchor).
             """)
@@ -94,10 +94,7 @@ struct InferCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         try PNGCodec.write(result.face, to: outURL.appendingPathComponent("face.png"))
         try NumPyFile.writeNpy(StoredTensor(result.latent), to: outURL.appendingPathComponent("latent.npy"))
-        let side = result.face.width
-        var tiles = result.prototypes.compactMap { $0.image?.resized(width: side, height: side, filter: .bilinear) }
-        tiles += [result.averaged, result.face]
-        try PNGCodec.write(ImageTensors.grid(tiles, columns: min(tiles.count, 5)), to: outURL.appendingPathComponent("sheet.png"))
+        try PNGCodec.write(result.sheet, to: outURL.appendingPathComponent("sheet.png"))
         var checkpoints: [String: Any] = ["generator": ["path": genURL.path, "sha256": try SHA256.hex(file: genURL)],
                                           "cmpc": ["path": cmpcURL.path, "sha256": cmpcSHA]]
         if let idURL { checkpoints["irse50"] = ["path": idURL.path, "sha256": try SHA256.hex(file: idURL)] }
@@ -108,8 +105,7 @@ struct InferCommand: ParsableCommand {
                          "id_weight": idWeight, "anchor_weight": anchorWeight, "upstream_compat": upstreamCompat, "invert_steps": invertSteps,
                          "seed": seed, "mean_samples": meanSamples],
             "checkpoints": checkpoints,
-            "sheet": result.prototypes.filter { $0.image != nil }.map { "\($0.hit.rank). \($0.hit.identity) (cos \(String(format: "%.3f", $0.hit.cosine)))" }
-                + ["averaged latent", "refined face"],
+            "sheet": result.sheetCaptions.map { $0.joined(separator: " | ") },
             "prototypes": result.prototypes.map { ["rank": $0.hit.rank, "path": $0.hit.path, "identity": $0.hit.identity, "cosine": Double($0.hit.cosine),
                                                    "weight": Double($0.weight), "latent_cached": $0.latentWasCached] as [String: Any] },
             "skipped": result.skipped.map { ["path": $0.path, "reason": $0.reason] },
