@@ -52,12 +52,13 @@ public struct InferenceResult {
         return captions
     }
 
-    /// The contact sheet: the prototypes with images (resized to the face's size), the averaged-latent face
-    /// and the refined face, five to a row, each captioned (`sheetCaptions`).
+    /// The contact sheet: the prototypes with images, the averaged-latent face and the refined face, in one row
+    /// of up to six or rows of five, each captioned (`sheetCaptions`). Tiles are the face's size, at least 128 px so that captions fit.
     public var sheet: RGBImage {
-        let side = face.width
-        let tiles = prototypes.compactMap { $0.image?.resized(width: side, height: side, filter: .bilinear) } + [averaged, face]
-        return ImageTensors.captionedGrid(tiles, captions: sheetCaptions, columns: min(tiles.count, 5))
+        let side = max(face.width, 128)
+        func sized(_ i: RGBImage) -> RGBImage { i.width == side && i.height == side ? i : i.resized(width: side, height: side, filter: .bilinear) }
+        let tiles = (prototypes.compactMap(\.image) + [averaged, face]).map(sized)
+        return ImageTensors.captionedGrid(tiles, captions: sheetCaptions, columns: tiles.count <= 6 ? tiles.count : 5)
     }
 }
 

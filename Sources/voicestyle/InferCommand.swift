@@ -47,7 +47,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Generator (default checkpoints/550000.pt).", completion: .file()) var generator: String?
     @Option(help: "CMPC (default checkpoints/model_best_256.pth.tar).", completion: .file()) var cmpc: String?
     @Option(help: "IR-SE50 (default checkpoints/model_ir_se50.pth).", completion: .file()) var idModel: String?
-    @Option(help: "VGG16 (default checkpoints/vgg16-397923af.pth; only to invert uncached prototypes).", completion: .file()) var vgg: String?
+    @Option(help: "VGG16 (default checkpoints/vgg16-397923af.pth), or a whole lpips state dict; only to invert uncached prototypes.", completion: .file()) var vgg: String?
     @Option(help: "LPIPS lin weights (default checkpoints/vgg.pth; only to invert uncached prototypes).", completion: .file()) var lpips: String?
     @OptionGroup var location: IndexLocation
     @Flag(help: "No progress display.") var quiet = false
@@ -69,7 +69,7 @@ struct InferCommand: ParsableCommand {
         let model = try CMPCModel(stateDict: StateDict(Checkpoint.open(cmpcURL), path: "model"))
         let identity = try idURL.map { IdentityLoss(network: try IRSE50(stateDict: StateDict(Checkpoint.open($0)))) }
         let models = InferenceModels(generator: g, cmpc: model, identity: identity) {
-            try LPIPS(vgg: StateDict(Checkpoint.open(ModelFile.vgg16.resolve(vgg))), lin: StateDict(Checkpoint.open(ModelFile.lpips.resolve(lpips))))
+            try loadLPIPS(vgg: vgg, lpips: lpips)
         }
         var config = InferenceConfig()
         config.k = k

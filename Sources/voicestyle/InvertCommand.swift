@@ -29,10 +29,17 @@ func formatSeconds(_ s: Double) -> String {
     s >= 3600 ? String(format: "%dh%02dm", Int(s) / 3600, Int(s) % 3600 / 60) : s >= 60 ? String(format: "%dm%02ds", Int(s) / 60, Int(s) % 60) : String(format: "%.0fs", s)
 }
 
+/// LPIPS-VGG16 from torchvision's VGG16 and lpips' lin weights, or from one whole `lpips.LPIPS` state dict
+/// given as `vgg` (`net.slice…` and `lin…` keys; `lpips` is then not read).
+func loadLPIPS(vgg: String?, lpips: String?) throws -> LPIPS {
+    let vggDict = try StateDict(Checkpoint.open(ModelFile.vgg16.resolve(vgg)))
+    if vggDict.keys.contains(where: { $0.hasPrefix("net.slice") }) { return try LPIPS(lpipsStateDict: vggDict) }
+    return try LPIPS(vgg: vggDict, lin: StateDict(Checkpoint.open(ModelFile.lpips.resolve(lpips))))
+}
+
 /// The loss networks of the projector from their upstream files.
 func loadProjector(generator: StyleGAN2Generator, vgg: String?, lpips: String?, idModel: String?, identity: Bool) throws -> Projector {
-    let vggURL = try ModelFile.vgg16.resolve(vgg), linURL = try ModelFile.lpips.resolve(lpips)
-    let net = try LPIPS(vgg: StateDict(Checkpoint.open(vggURL)), lin: StateDict(Checkpoint.open(linURL)))
+    let net = try loadLPIPS(vgg: vgg, lpips: lpips)
     var id: IdentityLoss? = nil
     if identity { id = IdentityLoss(network: try IRSE50(stateDict: StateDict(Checkpoint.open(ModelFile.irse50.resolve(idModel))))) }
     return Projector(generator: generator, lpips: net, identity: id)
@@ -57,7 +64,7 @@ struct InvertCommand: ParsableCommand {
     @Option(help: "Generator checkpoint (default checkpoints/550000.pt).", completion: .file())
     var generator: String?
 
-    @Option(help: "torchvision VGG16 weights (default checkpoints/vgg16-397923af.pth).", completion: .file())
+    @Option(help: "torchvision VGG16 weights (default checkpoints/vgg16-397923af.pth), or a whole lpips state dict.", completion: .file())
     var vgg: String?
 
     @Option(help: "LPIPS v0.1 lin weights (default checkpoints/vgg.pth).", completion: .file())

@@ -66,10 +66,10 @@ struct InferenceTests {
         let allCached = again.prototypes.allSatisfy { $0.latentWasCached }
         #expect(allCached)
         #expect(again.face == a.face && again.latent.scalars == a.latent.scalars)
-        // The sheet: 4 prototypes, the averaged and the refined face, 5 to a row, 32-px tiles with 2-line
-        // captions (scale 1: 2·9 + 2 px); the same seed gives the same bytes.
+        // The sheet: 4 prototypes, the averaged and the refined face in one row, tiles of at least 128 px
+        // with 2-line captions (scale 1: 2·9 + 2 px); the same seed gives the same bytes.
         #expect(a.sheetCaptions.count == 6 && a.sheetCaptions[0][0].hasPrefix("#1 ") && a.sheetCaptions[5][0] == "refined face")
-        #expect(a.sheet.width == 5 * 34 + 2 && a.sheet.height == 2 * (32 + 20 + 2) + 2)
+        #expect(a.sheet.width == 6 * 130 + 2 && a.sheet.height == 128 + 20 + 2 + 2)
         #expect(try PNGCodec.encode(again.sheet) == PNGCodec.encode(a.sheet))
         let other = try InferencePipeline.run(features: s.features, index: try PrototypeIndex(directory: s.index.directory), models: s.models, config: config(seed: 2))
         #expect(other.face != a.face)
