@@ -262,7 +262,7 @@ extension Tensor {
         for gi in 0..<groups {
             ConvKernels.forward(g, x: storage.pointer + gi * cg * h * w, weight: weight.storage.pointer + gi * wsz,
                                 y: out.storage.pointer + gi * og * g.oh * g.ow,
-                                winograd: winograd ? Winograd.kernels(weight, flipTranspose: false) : nil)
+                                winograd: winograd ? Winograd.kernels(weight, flipTranspose: false, for: g) : nil)
         }
         if let bias { out.addChannelBias(bias) }
         var inputs = [self, weight]
@@ -278,7 +278,7 @@ extension Tensor {
                     ConvKernels.backwardInput(g, dy: gy.storage.pointer + gi * og * g.oh * g.ow,
                                               weight: weight.storage.pointer + gi * wsz,
                                               dx: t.storage.pointer + gi * cg * h * w,
-                                              winograd: winograd ? Winograd.kernels(weight, flipTranspose: true) : nil)
+                                              winograd: winograd ? Winograd.kernels(weight, flipTranspose: true, for: g) : nil)
                 }
                 gx = t
             }
@@ -318,7 +318,7 @@ extension Tensor {
         let out = Tensor<T>(uninitializedShape: [n, cout, oh, ow])
         let winograd = Winograd.applies(g, algorithm ?? Convolution.current)
         ConvKernels.backwardInput(g, dy: storage.pointer, weight: weight.storage.pointer, dx: out.storage.pointer,
-                                  winograd: winograd ? Winograd.kernels(weight, flipTranspose: true) : nil)
+                                  winograd: winograd ? Winograd.kernels(weight, flipTranspose: true, for: g) : nil)
         if let bias { out.addChannelBias(bias) }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
@@ -329,7 +329,7 @@ extension Tensor {
             if inputNeedsGrad {
                 let t = Tensor<T>(uninitializedShape: inputShape)
                 ConvKernels.forward(g, x: gy.storage.pointer, weight: weight.storage.pointer, y: t.storage.pointer,
-                                    winograd: winograd ? Winograd.kernels(weight, flipTranspose: false) : nil)
+                                    winograd: winograd ? Winograd.kernels(weight, flipTranspose: false, for: g) : nil)
                 gx = t
             }
             if let input {

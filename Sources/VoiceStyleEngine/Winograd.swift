@@ -58,52 +58,67 @@ enum Winograd {
 
     /// Transformed kernels [36][outer][inner] (ξ = 6·row + column of the 6×6 transformed tile) of a weight
     /// [cout, cin, 3, 3]: outer = cout, inner = cin; with `flipTranspose`, those of the input gradient
-    /// (the kernel flipped in both axes, outer = cin, inner = cout). Computed in float64, rounded once.
+    /// (the kernel flipped in both axes, outer = cin, inner = cout).
     static func transformWeights<T: TensorScalar>(_ w: UnsafePointer<T>, cout: Int, cin: Int, flipTranspose: Bool,
                                                    into u: UnsafeMutablePointer<T>) {
         let pairs = cout * cin
-        Parallel.forChunks(cout, costPerItem: cin * 200) { os in
-            // tmp = G·g (6×3, row i at tmp[3i]), then each row of U = tmp·G^T.
-            withScratch(18 + 6, of: Double.self) { tmp in
-                let row = tmp + 18
-                for o in os {
-                    for c in 0..<cin {
-                        let k = w + (o * cin + c) * 9
-                        for j in 0..<3 {
-                            let (a, b, d) = flipTranspose ? (8 - j, 5 - j, 2 - j) : (j, 3 + j, 6 + j)
-                            gTransform(Double(k[a]), Double(k[b]), Double(k[d]), into: tmp + j, stride: 3)
+        let (outer, inner) = flipTranspose ? (cin, cout) : (cout, cin)
+        Parallel.forChunks(outer, costPerItem: inner * 150) { rows in
+            // g[t][j]: tap t of the kernels of row r; tmp[i][col][j] = (G·g)[i][col]; vector loops over j.
+            withScratch(27 * inner, of: T.self) { buf in
+                let g = buf, tmp = buf + 9 * inner
+                for r in rows {
+                    for j in 0..<inner {
+                        if flipTranspose {
+                            let k = w + (j * cin + r) * 9
+                            for t in 0..<9 { g[t * inner + j] = k[8 - t] }
+                        } else {
+                            let k = w + (r * cin + j) * 9
+                            for t in 0..<9 { g[t * inner + j] = k[t] }
                         }
-                        let dst = u + (flipTranspose ? c * cout + o : o * cin + c)
-                        for i in 0..<6 {
-                            gTransform(tmp[i * 3], tmp[i * 3 + 1], tmp[i * 3 + 2], into: row, stride: 1)
-                            for j in 0..<6 { dst[(i * 6 + j) * pairs] = T(row[j]) }
-                        }
+                    }
+                    for col in 0..<3 {
+                        gTransform(g + col * inner, g + (3 + col) * inner, g + (6 + col) * inner, count: inner,
+                                   into: tmp + col * inner, stride: 3 * inner)
+                    }
+                    for i in 0..<6 {
+                        let row = tmp + i * 3 * inner
+                        gTransform(row, row + inner, row + 2 * inner, count: inner, into: u + (i * 6) * pairs + r * inner, stride: pairs)
                     }
                 }
             }
         }
     }
 
-    /// out[0, stride, …, 5·stride] = G·(g0, g1, g2) for F(4, 3).
+    /// out + k·stride (k = 0…5) ← G·(g0, g1, g2) for F(4, 3), element-wise over `count` values.
     @inline(__always)
-    private static func gTransform(_ g0: Double, _ g1: Double, _ g2: Double, into out: UnsafeMutablePointer<Double>, stride: Int) {
-        out[0] = g0
-        out[stride] = (g0 + g1 + g2) / 3
-        out[2 * stride] = (g1 - g0 - g2) / 3
-        out[3 * stride] = -(16 * g0 + 8 * g1 + 4 * g2) / 15
-        out[4 * stride] = (g0 - 2 * g1 + 4 * g2) / 15
-        out[5 * stride] = g2
+    private static func gTransform<T: TensorScalar>(_ g0: UnsafePointer<T>, _ g1: UnsafePointer<T>, _ g2: UnsafePointer<T>, count: Int,
+                                                     into out: UnsafeMutablePointer<T>, stride: Int) {
+        let third = 1 / T(3), fifteenth = 1 / T(15)
+        let o0 = out, o1 = out + stride, o2 = o1 + stride, o3 = o2 + stride, o4 = o3 + stride, o5 = o4 + stride
+        for j in 0..<count {
+            let a = g0[j], b = g1[j], c = g2[j]
+            o0[j] = a
+            o1[j] = (a + b + c) * third
+            o2[j] = (b - a - c) * third
+            o3[j] = -(16 * a + 8 * b + 4 * c) * fifteenth
+            o4[j] = (a - 2 * b + 4 * c) * fifteenth
+            o5[j] = c
+        }
     }
 
-    /// The transformed kernels of `weight` ([cout, cin, 3, 3]); cached on the storage of a frozen weight.
-    static func kernels<T: TensorScalar>(_ weight: Tensor<T>, flipTranspose: Bool) -> TensorStorage<T> {
+    /// The transformed kernels of `weight` ([cout, cin, 3, 3]) for a convolution of geometry `g`; cached on
+    /// the storage of a frozen weight when the map has ≥ 64 output tiles per item. On smaller maps the
+    /// transform costs a few % of the convolution, and caching it would hold 8× the weights in memory for
+    /// deep networks of small maps (IR-SE50: ~1.3 GB).
+    static func kernels<T: TensorScalar>(_ weight: Tensor<T>, flipTranspose: Bool, for g: ConvGeometry) -> TensorStorage<T> {
         let (cout, cin) = (weight.shape[0], weight.shape[1])
         let make = { () -> TensorStorage<T> in
             let s = TensorStorage<T>(uninitializedCount: 36 * cout * cin)
             transformWeights(weight.storage.pointer, cout: cout, cin: cin, flipTranspose: flipTranspose, into: s.pointer)
             return s
         }
-        if weight.needsGrad { return make() }
+        if weight.needsGrad || ((g.oh + 3) / 4) * ((g.ow + 3) / 4) < 64 { return make() }
         return weight.storage.attachment("winograd-f43 \(cout)x\(cin) \(flipTranspose)", make: make)
     }
 
