@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .library(name: "VoiceStyle", targets: ["VoiceStyle"]),
         .executable(name: "voicestyle", targets: ["voicestyle"]),
+        .executable(name: "voicestyle-bench", targets: ["voicestyle-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -77,14 +78,26 @@ let package = Package(
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleModels", "VoiceStyleInversion",
                            "CFaissShim", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: releaseFlags),
+        // The jobs as library calls (typed Codable requests and reports), model loading, the demo material.
+        .target(
+            name: "VoiceStylePipeline",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
+                           "VoiceStyleInversion", "VoiceStyleIndex"],
+            resources: [.copy("DemoData")],
+            swiftSettings: releaseFlags),
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
-                           "VoiceStyleInversion", "VoiceStyleIndex"],
+                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStylePipeline"],
             swiftSettings: releaseFlags),
+        // Thin front-ends: the command-line tool and the benchmarks.
         .executableTarget(
             name: "voicestyle",
+            dependencies: ["VoiceStyle", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: releaseFlags),
+        .executableTarget(
+            name: "voicestyle-bench",
             dependencies: ["VoiceStyle", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: releaseFlags),
 
@@ -111,7 +124,8 @@ let package = Package(
             dependencies: ["VoiceStyleIndex", "VoiceStyleModels", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleTests",
-            dependencies: ["VoiceStyle", "VoiceStyleTestSupport"]),
+            dependencies: ["VoiceStyle", "VoiceStyleTestSupport"],
+            exclude: ["Fixtures"]),
         .testTarget(
             name: "VoiceStyleModelsTests",
             dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",

@@ -6,6 +6,4 @@
 @_exported import VoiceStyleModels
 @_exported import VoiceStyleInversion
 @_exported import VoiceStyleIndex
-
-/// The package version, printed by `voicestyle --version` and written into reports.
-public let voiceStyleVersion = "0.1.0"
+@_exported import VoiceStylePipeline

@@ -83,9 +83,10 @@ public enum BitmapFont {
 
 extension ImageTensors {
     /// `grid` with a caption strip of `captions[k]` (one string per line) under tile k: tiles of one size,
-    /// `padding` pixels of `background` around them, text in white at scale max(1, tile width / 128).
+    /// `padding` pixels of `background` around them, text in white at scale max(1, tile width / 128). A `title`
+    /// takes one line above the tiles (clipped to the grid's width).
     public static func captionedGrid(_ images: [RGBImage], captions: [[String]], columns: Int? = nil, padding: Int = 2,
-                                     background: UInt8 = 0) -> RGBImage {
+                                     background: UInt8 = 0, title: String? = nil) -> RGBImage {
         precondition(!images.isEmpty && captions.count == images.count, "\(captions.count) captions for \(images.count) images")
         let w = images[0].width, h = images[0].height
         precondition(images.allSatisfy { $0.width == w && $0.height == h }, "grid images differ in size")
@@ -95,10 +96,12 @@ extension ImageTensors {
         let cols = max(1, min(columns ?? Int(Double(images.count).squareRoot().rounded(.up)), images.count))
         let rows = (images.count + cols - 1) / cols
         let cellH = h + strip
-        let gw = cols * (w + padding) + padding, gh = rows * (cellH + padding) + padding
+        let top = title == nil ? 0 : BitmapFont.lineHeight * scale + 2 * scale
+        let gw = cols * (w + padding) + padding, gh = top + rows * (cellH + padding) + padding
         var out = RGBImage(width: gw, height: gh, pixels: [UInt8](repeating: background, count: gw * gh * 3))
+        if let title { BitmapFont.draw(title, into: &out, x: padding + scale, y: padding + scale, scale: scale, color: (255, 210, 0), maxWidth: gw - 2 * padding - scale) }
         for (k, img) in images.enumerated() {
-            let x0 = padding + (k % cols) * (w + padding), y0 = padding + (k / cols) * (cellH + padding)
+            let x0 = padding + (k % cols) * (w + padding), y0 = top + padding + (k / cols) * (cellH + padding)
             for y in 0..<h {
                 let src = y * w * 3, dst = ((y0 + y) * gw + x0) * 3
                 out.pixels.replaceSubrange(dst..<(dst + w * 3), with: img.pixels[src..<(src + w * 3)])

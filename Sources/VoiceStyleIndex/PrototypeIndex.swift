@@ -34,7 +34,7 @@ public struct IndexBuildOptions: Sendable {
 }
 
 /// What a build did.
-public struct IndexBuildSummary: Sendable {
+public struct IndexBuildSummary: Sendable, Codable, Equatable {
     public var embedded = 0, skipped = 0, duplicates = 0, alreadyDone = 0
     public var skipReasons: [String: Int] = [:]
     public var seconds = 0.0

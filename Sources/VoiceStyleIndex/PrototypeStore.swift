@@ -26,6 +26,8 @@ public struct PrototypeRecord: Codable, FetchableRecord, PersistableRecord, Send
     public var latent: Data?
     public var noises: Data?
     public var inversion: String?
+    /// How the cached latent was made (JSON of the pipeline's latent key: generator, settings, seed).
+    public var latentKey: String?
 
     public init(path: String, identity: String, hash: String?, status: String, reason: String? = nil, embedding: Data? = nil,
                 metadata: String? = nil) {
@@ -78,6 +80,9 @@ public final class PrototypeStore {
                 t.primaryKey("cluster", .integer)
                 t.column("vector", .blob).notNull()
             }
+        }
+        migrator.registerMigration("v2 latent keys") { db in
+            try db.alter(table: "prototypes") { t in t.add(column: "latentKey", .text) }
         }
         try migrator.migrate(db)
     }
@@ -147,11 +152,16 @@ public final class PrototypeStore {
         try db.read { try Row.fetchAll($0, sql: "SELECT vector FROM centroids ORDER BY cluster").map { floats($0["vector"]) } }
     }
 
-    /// Stores an inversion result for one prototype.
-    public func setLatent(path: String, latent: [Float], noises: [Float], metrics: String) throws {
+    /// Stores an inversion result for one prototype with the key saying how it was made.
+    public func setLatent(path: String, latent: [Float], noises: [Float], metrics: String, key: String) throws {
         try db.write { db in
-            try db.execute(sql: "UPDATE prototypes SET latent = ?, noises = ?, inversion = ? WHERE path = ?",
-                           arguments: [data(latent), data(noises), metrics, path])
+            try db.execute(sql: "UPDATE prototypes SET latent = ?, noises = ?, inversion = ?, latentKey = ? WHERE path = ?",
+                           arguments: [data(latent), data(noises), metrics, key, path])
         }
+    }
+
+    /// The record of one path, if recorded.
+    public func record(path: String) throws -> PrototypeRecord? {
+        try db.read { try PrototypeRecord.fetchOne($0, sql: "SELECT * FROM prototypes WHERE path = ?", arguments: [path]) }
     }
 }

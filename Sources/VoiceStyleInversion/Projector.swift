@@ -5,17 +5,10 @@ import VoiceStyleEngine
 import VoiceStyleModels
 
 /// Projector settings; defaults equal voicestyle's `project2latent` (steps 300 as the pipeline calls it;
-/// rosinality's CLI default is 1000).
-public struct ProjectorConfig: Sendable, Equatable {
-    /// Optimisation steps.
-    public var steps = 300
-    /// Peak Adam learning rate (warm-up over the first 5 %, cosine decay over the last 25 %: `get_lr`).
-    public var learningRate = 0.1
-    /// Latent noise: strength σ_W·noise·max(0, 1 − t/noiseRamp)².
-    public var noise = 0.05
-    public var noiseRamp = 0.75
-    /// Weight of the noise-map regulariser.
-    public var noiseRegularize = 1e5
+/// rosinality's CLI default is 1000; peak learning rate 0.1, latent noise 0.05 ramped to 0 at 75 %, noise
+/// regulariser ×1e5).
+public struct ProjectorConfig: Sendable, Codable, Equatable, LatentOptimizationSettings {
+    public var schedule = OptimizationSchedule(steps: 300, learningRate: 0.1)
     /// Weight of the pixel MSE (0 in voicestyle).
     public var mse = 0.0
     /// Weight of the IR-SE50 identity loss (1 in voicestyle; 0 disables it).
@@ -54,6 +47,18 @@ public struct ProjectorStep: Sendable, Codable, Equatable {
     public var noiseRegularization: Double
     public var mse: Double
     public var total: Double
+
+    /// The projector's terms of a loop step.
+    public init(_ s: OptimizationStep) {
+        self.init(step: s.step, learningRate: s.learningRate, noiseStrength: s.noiseStrength, perceptual: s.term("perceptual"),
+                  identity: s.term("identity"), noiseRegularization: s.term("noise"), mse: s.term("mse"), total: s.total)
+    }
+
+    public init(step: Int, learningRate: Double, noiseStrength: Double, perceptual: Double, identity: Double, noiseRegularization: Double,
+                mse: Double, total: Double) {
+        self.step = step; self.learningRate = learningRate; self.noiseStrength = noiseStrength; self.perceptual = perceptual
+        self.identity = identity; self.noiseRegularization = noiseRegularization; self.mse = mse; self.total = total
+    }
 }
 
 /// The outcome of a projection: the optimised latent ([B, D] for W, [B, n_latent, D] for W+), noise maps and
@@ -89,14 +94,9 @@ public final class Projector {
         self.identity = identity
     }
 
-    /// Mean W and the scalar σ of `count` mapped z: σ = √(Σ_{n,d} (w − mean)² / count) (upstream L125–131).
+    /// Mean W and σ of `count` mapped z (`latentStatistics(generator:count:using:)`).
     public func latentStatistics(count: Int, using rng: inout SeededGenerator) -> (mean: Tensor<Float>, std: Float) {
-        withoutGradients {
-            let w = generator.map(Tensor.randomNormal([count, generator.config.styleDim], using: &rng))
-            let mean = w.mean(axes: [0])
-            let std = ((w - mean).square().sum() / Float(count)).sqrt().item
-            return (mean, std)
-        }
+        VoiceStyleInversion.latentStatistics(generator: generator, count: count, using: &rng)
     }
 
     /// Projects `targets` [B, 3, S, S] (S = the generator's resolution, images in [-1, 1]) jointly, as one
@@ -115,57 +115,21 @@ public final class Projector {
         let b = targets.shape[0]
         let (targetLPIPS, targetID) = withoutGradients { (lpips.normalizedFeatures(targets), identity.map { $0.features(targets) }) }
         let noises = randomness.initialNoise(shapes: (0..<g.noiseCount).map { [b, 1, g.noiseResolution($0), g.noiseResolution($0)] })
-        for n in noises { n.requiresGrad = true }
         let mean = latentMean.reshaped([1, g.styleDim])
-        let latentIn = (config.wPlus ? mean.reshaped([1, 1, g.styleDim]).repeated([b, g.latentCount, 1]) : mean.repeated([b, 1])).detached()
-        latentIn.requiresGrad = true
-        let optimizer = Adam([latentIn] + noises, config: AdamConfig(learningRate: config.learningRate))
-        var log: [ProjectorStep] = []
-        for i in 0..<config.steps {
-            let t = Double(i) / Double(config.steps)
-            optimizer.learningRate = ProjectorFunctions.learningRate(t: t, initial: config.learningRate)
-            let strength = ProjectorFunctions.noiseStrength(t: t, latentStd: latentStd, noise: config.noise, noiseRamp: config.noiseRamp)
-            let latentN = latentIn + randomness.latentNoise(step: i, shape: latentIn.shape) * strength
-            var image = generator.synthesize(try generator.latents([latentN], inputIsLatent: true), noise: noises)
-            if g.size > 256 {
-                // Upstream: mean-pool generators above 256 px down to 256.
-                let f = g.size / 256
-                image = image.reshaped([b, 3, 256, f, 256, f]).mean(axes: [3, 5])
-            }
-            let perceptual = lpips.distance(image, target: targetLPIPS).sum()
-            var loss = perceptual
-            var idValue = 0.0
-            if let identity, let targetID, config.identityWeight != 0 {
-                let id = identity(image, targetFeatures: targetID)
-                idValue = Double(id.item)
-                loss = loss + id * Float(config.identityWeight)
-            }
-            let nLoss = ProjectorFunctions.noiseRegularize(noises)
-            loss = loss + nLoss * Float(config.noiseRegularize)
-            let mse: Double
-            if config.mse != 0 {
-                let m = (image - targets).square().mean()
-                mse = Double(m.item)
-                loss = loss + m * Float(config.mse)
-            } else {
-                mse = withoutGradients { Double((image - targets).square().mean().item) }
-            }
-            let entry = ProjectorStep(step: i, learningRate: optimizer.learningRate, noiseStrength: Double(strength),
-                                      perceptual: Double(perceptual.item), identity: idValue,
-                                      noiseRegularization: Double(nLoss.item), mse: mse, total: Double(loss.item))
-            for (term, v) in [("perceptual", entry.perceptual), ("identity", entry.identity), ("noise", entry.noiseRegularization), ("total", entry.total)]
-            where !v.isFinite { throw ProjectorError.nonFinite(step: i, term: term) }
-            optimizer.zeroGrad()
-            loss.backward()
-            optimizer.step()
-            ProjectorFunctions.noiseNormalize(noises)
-            log.append(entry)
-            onStep(entry)
-            afterUpdate(i, latentIn, noises)  // gradients of this step are still in .grad
+        let latentIn = config.wPlus ? mean.reshaped([1, 1, g.styleDim]).repeated([b, g.latentCount, 1]) : mean.repeated([b, 1])
+        var terms = [LossTerm("perceptual") { self.lpips.distance($0.image, target: targetLPIPS).sum() }]
+        if let identity, let targetID, config.identityWeight != 0 {
+            terms.append(LossTerm("identity", weight: config.identityWeight) { identity($0.image, targetFeatures: targetID) })
         }
-        for n in noises { n.requiresGrad = false; n.grad = nil }
-        latentIn.requiresGrad = false
-        latentIn.grad = nil
-        return ProjectionResult(latent: latentIn, noises: noises, steps: log)
+        terms.append(.noiseRegularization(weight: config.noiseRegularize))
+        terms.append(LossTerm("mse", weight: config.mse) { ($0.image - targets).square().mean() })
+        let result = try optimizeLatent(generator: generator, latent: latentIn, noises: noises, schedule: config.schedule, terms: terms,
+                                        randomness: &randomness, latentStd: latentStd, prepare: { image in
+            // Upstream mean-pools generators above 256 px down to 256.
+            guard g.size > 256 else { return image }
+            let f = g.size / 256
+            return image.reshaped([b, 3, 256, f, 256, f]).mean(axes: [3, 5])
+        }, onStep: { onStep(ProjectorStep($0)) }, afterUpdate: afterUpdate)
+        return ProjectionResult(latent: result.latent, noises: result.noises, steps: result.steps.map(ProjectorStep.init))
     }
 }

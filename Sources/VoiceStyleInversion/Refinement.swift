@@ -6,12 +6,8 @@ import VoiceStyleModels
 
 /// Refinement settings. Defaults: upstream's schedule (100 Adam steps, lr 0.01 with get_lr, latent noise
 /// 0.05·σ ramped to 0 at 75 %, noise regulariser ×1e5) plus voicestyle-native terms that upstream lacks.
-public struct RefinementConfig: Sendable, Equatable {
-    public var steps = 100
-    public var learningRate = 0.01
-    public var noise = 0.05
-    public var noiseRamp = 0.75
-    public var noiseRegularize = 1e5
+public struct RefinementConfig: Sendable, Codable, Equatable, LatentOptimizationSettings {
+    public var schedule = OptimizationSchedule(steps: 100, learningRate: 0.01)
     /// Upstream's r_loss weight (its gradient is exactly zero; kept for the replayed loss value).
     public var latentRegularize = 1e-3
     /// Weight of 1 − cos(ArcFace(G(w)), mean ArcFace of the prototypes) (0 in upstream).
@@ -34,6 +30,12 @@ public struct RefinementStep: Sendable, Codable, Equatable {
     public var noiseRegularization: Double
     public var latentRegularization: Double
     public var total: Double
+
+    /// The refiner's terms of a loop step.
+    public init(_ s: OptimizationStep) {
+        step = s.step; learningRate = s.learningRate; noiseStrength = s.noiseStrength; cmpc = s.term("cmpc"); identity = s.term("identity")
+        anchor = s.term("anchor"); noiseRegularization = s.term("noise"); latentRegularization = s.term("latent"); total = s.total
+    }
 }
 
 public struct RefinementResult {
@@ -62,53 +64,26 @@ public final class Refiner {
         throws -> RefinementResult {
         let g = generator.config
         let noises = randomness.initialNoise(shapes: (0..<g.noiseCount).map { [1, 1, g.noiseResolution($0), g.noiseResolution($0)] })
-        for n in noises { n.requiresGrad = true }
-        let anchor = initial.detached()
-        let latentIn = initial.detached()
-        latentIn.requiresGrad = true
-        let optimizer = Adam([latentIn] + noises, config: AdamConfig(learningRate: config.learningRate))
-        let voiceConst = voice.detached()
-        var log: [RefinementStep] = []
-        for i in 0..<config.steps {
-            let t = Double(i) / Double(config.steps)
-            optimizer.learningRate = ProjectorFunctions.learningRate(t: t, initial: config.learningRate)
-            let strength = ProjectorFunctions.noiseStrength(t: t, latentStd: latentStd, noise: config.noise, noiseRamp: config.noiseRamp)
-            let latentN = latentIn + randomness.latentNoise(step: i, shape: latentIn.shape) * strength
-            let image = generator.synthesize(try generator.latents([latentN], inputIsLatent: true), noise: noises).clamp(min: -1, max: 1)
-            let cLoss = CMPCModel.distance(voice: voiceConst, face: cmpc.face(image)).reshaped([1])
-            let nLoss = ProjectorFunctions.noiseRegularize(noises)
-            let rValue = withoutGradients { (latentIn - latentN).square().sum().item }
-            var loss = cLoss + nLoss * Float(config.noiseRegularize)
-            var idValue = 0.0, anchorValue = 0.0
-            if config.upstreamCompat {
-                loss = loss + Float(config.latentRegularize) * rValue
-            } else {
-                if let identity, let identityTarget, config.identityWeight != 0 {
-                    let id = identity(image, targetFeatures: identityTarget)
-                    idValue = Double(id.item)
-                    loss = loss + id * Float(config.identityWeight)
-                }
-                if config.anchorWeight != 0 {
-                    let a = (latentIn - anchor).square().sum()
-                    anchorValue = Double(a.item)
-                    loss = loss + a * Float(config.anchorWeight)
-                }
+        let anchor = initial.detached(), voiceConst = voice.detached()
+        var terms = [LossTerm("cmpc") { CMPCModel.distance(voice: voiceConst, face: self.cmpc.face($0.image)).reshaped([1]) },
+                     .noiseRegularization(weight: config.noiseRegularize)]
+        // Upstream's r_loss: ‖latent − noisy latent‖², a constant (no gradient) added for its value.
+        let latentTerm = LossTerm("latent", weight: config.latentRegularize) { c in withoutGradients { (c.latent - c.noisyLatent).square().sum() } }
+        if config.upstreamCompat {
+            terms.append(latentTerm)
+        } else {
+            terms.append(LossTerm("latent", weight: 0, latentTerm.compute))
+            if let identity, let identityTarget, config.identityWeight != 0 {
+                terms.append(LossTerm("identity", weight: config.identityWeight) { identity($0.image, targetFeatures: identityTarget) })
             }
-            let entry = RefinementStep(step: i, learningRate: optimizer.learningRate, noiseStrength: Double(strength), cmpc: Double(cLoss.item),
-                                       identity: idValue, anchor: anchorValue, noiseRegularization: Double(nLoss.item),
-                                       latentRegularization: Double(rValue), total: Double(loss.item))
-            guard entry.total.isFinite else { throw ProjectorError.nonFinite(step: i, term: "refinement") }
-            optimizer.zeroGrad()
-            loss.backward()
-            optimizer.step()
-            ProjectorFunctions.noiseNormalize(noises)
-            log.append(entry)
-            onStep(entry)
-            afterUpdate(i, latentIn, noises)
+            if config.anchorWeight != 0 {
+                terms.append(LossTerm("anchor", weight: config.anchorWeight) { ($0.latent - anchor).square().sum() })
+            }
         }
-        for n in noises { n.requiresGrad = false; n.grad = nil }
-        latentIn.requiresGrad = false
-        latentIn.grad = nil
-        return RefinementResult(latent: latentIn, noises: noises, steps: log)
+        let result = try optimizeLatent(generator: generator, latent: initial, noises: noises, schedule: config.schedule, terms: terms,
+                                        randomness: &randomness, latentStd: latentStd, prepare: { $0.clamp(min: -1, max: 1) },
+                                        onStep: { onStep(RefinementStep($0)) },
+                                        afterUpdate: afterUpdate)
+        return RefinementResult(latent: result.latent, noises: result.noises, steps: result.steps.map(RefinementStep.init))
     }
 }

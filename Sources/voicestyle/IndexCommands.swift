@@ -1,4 +1,5 @@
-// `voicestyle index build|invert|import-cmpc-memory|merge` and `voicestyle search`.
+// `voicestyle index build|invert|import-cmpc-memory|merge` and `voicestyle search`: argument parsing over the
+// library's jobs (Jobs.buildIndex, Jobs.invertPrototypes, Jobs.search).
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -11,6 +12,20 @@ struct IndexLocation: ParsableArguments {
     func directory(_ name: String) -> URL {
         name.contains("/") ? URL(fileURLWithPath: name) : URL(fileURLWithPath: prototypes).appendingPathComponent(name)
     }
+}
+
+/// Model-file options of the jobs that invert (generator and the projector's loss networks).
+struct InversionModelOptions: ParsableArguments {
+    @Option(help: "Generator checkpoint (default checkpoints/550000.pt).", completion: .file())
+    var generator: String?
+    @Option(help: "torchvision VGG16 weights (default checkpoints/vgg16-397923af.pth), or a whole lpips state dict.", completion: .file())
+    var vgg: String?
+    @Option(help: "LPIPS v0.1 lin weights (default checkpoints/vgg.pth).", completion: .file())
+    var lpips: String?
+    @Option(help: "IR-SE50 weights (default checkpoints/model_ir_se50.pth); not loaded when the identity weight is 0.", completion: .file())
+    var idModel: String?
+
+    func paths(cmpc: String? = nil) -> ModelPaths { ModelPaths(generator: generator, cmpc: cmpc, identity: idModel, vgg: vgg, lpips: lpips) }
 }
 
 struct IndexCommand: ParsableCommand {
@@ -27,78 +42,56 @@ struct IndexBuildCommand: ParsableCommand {
         discussion: """
             Resumable: rerun the same command after an interruption (even kill -9) and finished images are not \
             embedded again; new files added to the folder are added to the index. Unreadable or non-image files \
-            are recorded as skipped with a reason; byte-identical files as duplicates. The index refuses images \
-            embedded with another CMPC checkpoint. --shard I/N builds the I-th of N disjoint slices (merge them \
-            with `voicestyle index merge`).
+            are recorded as skipped with a reason; byte-identical files as duplicates. The index remembers its CMPC \
+            checkpoint (search, infer and index invert use it unless told otherwise) and refuses images embedded \
+            with another one. --shard I/N builds the I-th of N disjoint slices (merge them with `voicestyle index merge`).
             """)
 
     @Argument(help: "Index name (a folder under --prototypes) or a path.")
     var name: String
-
     @Option(help: "Root folder of face images.", completion: .directory)
     var faces: String?
-
     @Option(help: "CSV manifest (path,identity[,extra columns kept as metadata]).", completion: .file(extensions: ["csv"]))
     var csv: String?
-
     @Option(help: "Folder the CSV's relative paths start from (default: the CSV's folder).", completion: .directory)
     var facesRoot: String?
-
     @Option(help: "Folder level below the root that names the identity.")
     var identityLevel: Int = 1
-
     @Option(help: "CMPC checkpoint (default checkpoints/model_best_256.pth.tar).", completion: .file())
     var cmpc: String?
-
     @Option(help: "FAISS index: Flat (exact), IVF<n>,Flat or HNSW<m>,Flat.")
     var factory: String = "Flat"
-
     @Option(help: "k-means clusters for cluster-mode search (as upstream's prototype memory).")
     var clusters: Int?
-
     @Option(help: "Images per database transaction.")
     var batch: Int = 8
-
     @Option(help: "Build slice I of N (e.g. 0/4), for batch schedulers.")
     var shard: String?
-
     @OptionGroup var location: IndexLocation
-
     @Flag(help: "No progress display.")
     var quiet = false
-
-    func validate() throws {
-        guard (faces == nil) != (csv == nil) else { throw ValidationError("give exactly one of --faces and --csv") }
-        if let shard {
-            let p = shard.split(separator: "/").compactMap { Int($0) }
-            guard p.count == 2, p[1] >= 1, p[0] >= 0, p[0] < p[1] else { throw ValidationError("--shard takes I/N with 0 ≤ I < N, e.g. 0/4") }
-        }
-    }
+    @Flag(help: "Print the report as JSON.")
+    var json = false
 
     func run() throws {
-        let cmpcURL = try ModelFile.cmpc.resolve(cmpc)
-        let model = try CMPCModel(stateDict: StateDict(Checkpoint.open(cmpcURL), path: "model"))
-        let source: IndexSource
-        if let faces { source = .folder(URL(fileURLWithPath: faces), identityLevel: identityLevel) }
-        else {
-            let c = URL(fileURLWithPath: csv!)
-            source = .csv(c, facesRoot: facesRoot.map { URL(fileURLWithPath: $0) } ?? c.deletingLastPathComponent())
+        var request = BuildIndexRequest(index: location.directory(name).path, faces: faces, csv: csv)
+        request.facesRoot = facesRoot
+        request.identityLevel = identityLevel
+        request.cmpc = cmpc
+        request.factory = factory
+        request.clusters = clusters
+        request.batch = batch
+        if let shard {
+            let p = shard.split(separator: "/").map { Int($0) }
+            guard p.count == 2, let i = p[0], let n = p[1] else { throw ValidationError("--shard takes I/N with 0 ≤ I < N, e.g. 0/4") }
+            (request.shardIndex, request.shardCount) = (i, n)
         }
-        var options = IndexBuildOptions()
-        options.factory = factory
-        options.clusters = clusters
-        options.batch = batch
-        if let shard { let p = shard.split(separator: "/").compactMap { Int($0) }; options.shard = (p[0], p[1]) }
-        let dir = location.directory(name)
-        var bar: Progress? = nil
-        let summary = try PrototypeIndex.build(directory: dir, source: source, cmpc: model, cmpcSHA256: try SHA256.hex(file: cmpcURL),
-                                               options: options) { done, total in
-            if bar == nil { bar = Progress(label: "index", total: total, quiet: quiet, rateUnit: "img", first: done) }
-            bar!.update(done, "")
-        }
-        print("index \(dir.path): \(summary.embedded) embedded, \(summary.skipped) skipped, \(summary.duplicates) duplicates, "
-              + "\(summary.alreadyDone) already done, in \(String(format: "%.1f", summary.seconds)) s")
-        for (reason, n) in summary.skipReasons.sorted(by: { $0.key < $1.key }) { print("  skipped (\(reason)): \(n)") }
+        let report = try Jobs.buildIndex(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        if json { return try printReport(report) }
+        let s = report.summary
+        print("index \(report.index): \(s.embedded) embedded, \(s.skipped) skipped, \(s.duplicates) duplicates, "
+              + "\(s.alreadyDone) already done, in \(String(format: "%.1f", s.seconds)) s")
+        for (reason, n) in s.skipReasons.sorted(by: { $0.key < $1.key }) { print("  skipped (\(reason)): \(n)") }
     }
 }
 
@@ -109,19 +102,14 @@ struct IndexImportCommand: ParsableCommand {
 
     @Argument(help: "Index name or path.")
     var name: String
-
     @Option(help: "frame_memory_best_256.pth.tar", completion: .file())
     var memory: String
-
     @Option(help: "training.csv (VGGFace1 ID, …, video_id), one row per memory instance.", completion: .file())
     var csv: String
-
     @Option(help: "Folder holding VGGFace1 ID/1.6/video_id face folders.", completion: .directory)
     var facesRoot: String
-
     @Option(help: "cmpc2's cluster setting (1000 in voicestyle).")
     var clusters: Int = 1000
-
     @OptionGroup var location: IndexLocation
 
     func run() throws {
@@ -137,81 +125,58 @@ struct IndexMergeCommand: ParsableCommand {
 
     @Argument(help: "Output index name or path.")
     var output: String
-
     @Argument(help: "Shard indexes (names or paths).")
     var parts: [String]
-
     @OptionGroup var location: IndexLocation
 
     func run() throws {
         let out = location.directory(output)
         try PrototypeIndex.merge(output: out, parts: parts.map { location.directory($0) })
-        let index = try PrototypeIndex(directory: out)
-        print("merged \(parts.count) parts into \(out.path): \(index.records.count) prototypes")
+        print("merged \(parts.count) parts into \(out.path): \(try PrototypeIndex(directory: out).records.count) prototypes")
     }
 }
 
 struct IndexInvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invert",
-        abstract: "Invert every prototype with the projector and cache its W latent and noise maps in the index (resumable).")
+        abstract: "Invert every prototype with the projector and cache its latent and noise maps in the index (resumable).",
+        discussion: """
+            Each cached latent is stored with how it was made (generator sha256, W or W+, steps, seed, loss weights). \
+            A prototype whose cached latent was made another way is inverted again; `infer` reuses exactly the \
+            latents made with its own settings (the defaults of both agree). Prototype P is inverted with seed \
+            SEED + fnv1a64(P's path), whichever command inverts it.
+            """)
 
     @Argument(help: "Index name or path.")
     var name: String
-
-    @Option(help: "Generator checkpoint (default checkpoints/550000.pt).", completion: .file())
-    var generator: String?
-    @Option(help: "VGG16 weights (default checkpoints/vgg16-397923af.pth).", completion: .file())
-    var vgg: String?
-    @Option(help: "LPIPS lin weights (default checkpoints/vgg.pth).", completion: .file())
-    var lpips: String?
-    @Option(help: "IR-SE50 weights (default checkpoints/model_ir_se50.pth).", completion: .file())
-    var idModel: String?
+    @OptionGroup var modelFiles: InversionModelOptions
     @Option(help: "Projector steps.")
     var steps: Int = 300
     @Option(help: "Identity-loss weight (0 skips IR-SE50).")
     var idWeight: Double = 1
+    @Flag(help: "Optimise W+ (one latent per layer) instead of W.")
+    var wPlus = false
     @Option(help: "Seed.")
     var seed: UInt64 = 0
     @OptionGroup var location: IndexLocation
     @Flag(help: "No progress display.")
     var quiet = false
+    @Flag(help: "Print the report as JSON.")
+    var json = false
 
     func run() throws {
-        let dir = location.directory(name)
-        let index = try PrototypeIndex(directory: dir)
-        let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(ModelFile.generator.resolve(generator)))
-        let projector = try loadProjector(generator: g, vgg: vgg, lpips: lpips, idModel: idModel, identity: idWeight != 0)
-        let root = URL(fileURLWithPath: try index.store.setting("faces_root") ?? ".")
-        var config = ProjectorConfig()
-        config.steps = steps
-        config.identityWeight = idWeight
-        try index.store.setSettings(["inversion": "steps=\(steps) lr=\(config.learningRate) id_weight=\(idWeight) w_plus=false seed=\(seed)"])
-        var rng = SeededGenerator(seed: seed)
-        let (mean, std) = projector.latentStatistics(count: config.meanLatentSamples, using: &rng)
-        let todo = index.records.filter { $0.latent == nil }
-        let bar = Progress(label: "invert prototypes", total: todo.count, quiet: quiet)
-        for (n, r) in todo.enumerated() {
-            let url = r.path.hasPrefix("/") ? URL(fileURLWithPath: r.path) : root.appendingPathComponent(r.path)
-            guard let img = try? ImageFile.read(url) else {
-                FileHandle.standardError.write(Data("\nskipping \(r.path): unreadable\n".utf8))
-                continue
-            }
-            let size = min(g.config.size, 256)
-            let target = FacePreprocessing.projector(img, size: size).reshaped([1, 3, size, size])
-            var randomness = SeededProjectorRandomness(seed: seed &+ UInt64(r.id ?? 0))
-            let result = try projector.project(target, config: config, latentMean: mean, latentStd: std, randomness: &randomness)
-            let last = result.steps.last!
-            let metrics = String(decoding: try JSONSerialization.data(withJSONObject: ["lpips": last.perceptual, "identity": last.identity, "mse": last.mse,
-                                                                                       "steps": steps], options: [.sortedKeys]), as: UTF8.self)
-            try index.store.setLatent(path: r.path, latent: result.latent.scalars, noises: result.noises.flatMap { $0.scalars }, metrics: metrics)
-            bar.update(n + 1, String(format: "lpips %.3f", last.perceptual))
-        }
-        print("cached latents for \(todo.count) prototype(s) in \(dir.path)")
+        var request = InvertPrototypesRequest(index: location.directory(name).path)
+        request.settings.projector.steps = steps
+        request.settings.projector.identityWeight = idWeight
+        request.settings.projector.wPlus = wPlus
+        request.settings.seed = seed
+        request.models = modelFiles.paths()
+        let report = try Jobs.invertPrototypes(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        if json { return try printReport(report) }
+        for s in report.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
+        print("\(report.index): \(report.inverted) prototype(s) inverted now, \(report.cached) already cached, \(report.skipped.count) skipped")
     }
 }
-
-enum SearchMode: String, ExpressibleByArgument, CaseIterable { case instances, clusters }
 
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -227,47 +192,25 @@ struct SearchCommand: ParsableCommand {
     var face: String?
     @Option(help: "A query embedding .npy ([D] or [1, D]).", completion: .file(extensions: ["npy"]))
     var embedding: String?
-    @Option(help: "CMPC checkpoint for --voice/--face (default checkpoints/model_best_256.pth.tar).", completion: .file())
+    @Option(help: "CMPC checkpoint for --voice/--face (default: the one the index was built with).", completion: .file())
     var cmpc: String?
     @Option(name: .short, help: "Number of prototypes.")
     var k: Int = 8
     @Option(help: "instances (cosine ranking) or clusters (upstream).")
-    var mode: SearchMode = .instances
+    var mode: SearchRequest.Mode = .instances
     @Flag(help: "JSON output.")
     var json = false
     @OptionGroup var location: IndexLocation
 
-    func validate() throws {
-        guard [voice, face, embedding].compactMap({ $0 }).count == 1 else { throw ValidationError("give exactly one of --voice, --face, --embedding") }
-        guard k >= 1 else { throw ValidationError("-k must be at least 1") }
-    }
-
     func run() throws {
-        let idx = try PrototypeIndex(directory: location.directory(index))
-        var query: [Float]
-        if let embedding {
-            query = try NumPyFile.readNpy(URL(fileURLWithPath: embedding)).tensor(Float.self).scalars
-        } else {
-            let cmpcURL = try ModelFile.cmpc.resolve(cmpc)
-            if let built = try idx.store.setting("cmpc_sha256"), try idx.store.setting("source") == nil, built != (try SHA256.hex(file: cmpcURL)) {
-                throw IndexError.mixedCheckpoints(index: idx.directory.path, existing: built, given: try SHA256.hex(file: cmpcURL))
-            }
-            let model = try CMPCModel(stateDict: StateDict(Checkpoint.open(cmpcURL), path: "model"))
-            if let voice {
-                let f = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: voice)), file: voice)
-                query = withoutGradients { model.voice(f.reshaped([1] + f.shape)) }.scalars
-            } else {
-                let img = try ImageFile.read(URL(fileURLWithPath: face!))
-                query = withoutGradients { model.face(FacePreprocessing.cmpc(img).reshaped([1, 3, 256, 256])) }.scalars
-            }
-        }
-        let hits = mode == .instances ? try idx.searchInstances(query, k: k) : try idx.searchClusters(query, k: k)
-        if json {
-            let data = try JSONEncoder().encode(hits)
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
+        var request = SearchRequest(index: location.directory(index).path)
+        (request.voice, request.face, request.embedding, request.cmpc, request.k, request.mode) = (voice, face, embedding, cmpc, k, mode)
+        let hits = try Jobs.search(request, models: ModelLoader())
+        if json { return print(String(decoding: try JSONEncoder().encode(hits), as: UTF8.self)) }
         print(tableRow(["rank", "cosine", "identity", "path"], widths: [4, 7, -24, -40]))
         for h in hits { print(tableRow([String(h.rank), String(format: "%.4f", h.cosine), h.identity, h.path], widths: [4, 7, -24, -40])) }
     }
 }
+
+extension SearchRequest.Mode: ExpressibleByArgument {}
+extension InferenceConfig.Aggregation: ExpressibleByArgument {}

@@ -1,9 +1,7 @@
-// `voicestyle infer`: a voice clip in, a face out (with the evidence); `voicestyle doctor`.
+// `voicestyle infer` (Jobs.infer), `voicestyle demo` (Jobs.demo) and `voicestyle doctor`.
 import ArgumentParser
 import Foundation
 import VoiceStyle
-
-enum AggregateOption: String, ExpressibleByArgument, CaseIterable { case mean, similarity }
 
 struct InferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,8 +10,10 @@ struct InferCommand: ParsableCommand {
         discussion: """
             Writes face.png, sheet.png (the prototypes with identity and cosine, the averaged-latent face and the \
             refined face, captioned), latent.npy and report.json to --out. Prototype latents come from the index's cache \
-            (`voicestyle index invert`) or are inverted now and cached. Model files default to checkpoints/. \
-            --upstream-compat uses upstream's refinement loss exactly (no identity term, no latent anchor).
+            (`voicestyle index invert`) when made with the same generator and settings, else they are inverted now and \
+            cached; report.json says which ("latent_source": "cache" or "inverted"). Model files default to checkpoints/; \
+            CMPC defaults to the checkpoint the index was built with. --upstream-compat uses upstream's refinement loss \
+            exactly (no identity term, no latent anchor).
             """)
 
     @Option(help: "Voice clip (any format libsndfile reads).", completion: .file())
@@ -25,9 +25,9 @@ struct InferCommand: ParsableCommand {
     @Option(name: .short, help: "Number of prototypes.")
     var k: Int = 8
     @Option(help: "instances (cosine ranking) or clusters (upstream retrieval).")
-    var mode: SearchMode = .instances
+    var mode: SearchRequest.Mode = .instances
     @Option(help: "mean (upstream) or similarity (softmax(cos/τ) weights).")
-    var aggregate: AggregateOption = .mean
+    var aggregate: InferenceConfig.Aggregation = .mean
     @Option(help: "Temperature τ of similarity aggregation.")
     var temperature: Float = 0.1
     @Option(help: "Refinement steps.")
@@ -38,125 +38,152 @@ struct InferCommand: ParsableCommand {
     var anchorWeight: Double = 0.01
     @Flag(help: "Refine with upstream's exact loss.")
     var upstreamCompat = false
-    @Option(help: "Projector steps for prototypes without a cached latent.")
+    @Option(help: "Projector steps for prototypes without a matching cached latent (as index invert --steps).")
     var invertSteps: Int = 300
-    @Option(help: "Seed (same inputs and seed give identical outputs).")
+    @Option(help: "Seed of prototype inversions (as index invert --seed).")
+    var invertSeed: UInt64 = 0
+    @Option(help: "Seed of the refinement (same inputs and seed give identical outputs).")
     var seed: UInt64 = 0
     @Option(help: "z samples for σ_W.")
     var meanSamples: Int = 10_000
-    @Option(help: "Generator (default checkpoints/550000.pt).", completion: .file()) var generator: String?
-    @Option(help: "CMPC (default checkpoints/model_best_256.pth.tar).", completion: .file()) var cmpc: String?
-    @Option(help: "IR-SE50 (default checkpoints/model_ir_se50.pth).", completion: .file()) var idModel: String?
-    @Option(help: "VGG16 (default checkpoints/vgg16-397923af.pth), or a whole lpips state dict; only to invert uncached prototypes.", completion: .file()) var vgg: String?
-    @Option(help: "LPIPS lin weights (default checkpoints/vgg.pth; only to invert uncached prototypes).", completion: .file()) var lpips: String?
+    @Option(help: "CMPC (default: the checkpoint the index was built with).", completion: .file())
+    var cmpc: String?
+    @OptionGroup var modelFiles: InversionModelOptions
     @OptionGroup var location: IndexLocation
     @Flag(help: "No progress display.") var quiet = false
     @Flag(help: "Print report.json to standard output.") var json = false
 
     func run() throws {
-        let started = Date()
-        let genURL = try ModelFile.generator.resolve(generator), cmpcURL = try ModelFile.cmpc.resolve(cmpc)
-        let wantsIdentity = !upstreamCompat && idWeight != 0
-        let idURL: URL? = wantsIdentity ? try ModelFile.irse50.resolve(idModel) : (try? ModelFile.irse50.resolve(idModel))
-        let idx = try PrototypeIndex(directory: location.directory(index))
-        guard !(try idx.store.all().isEmpty) else { throw IndexError.empty(idx.directory.path) }
-        let cmpcSHA = try SHA256.hex(file: cmpcURL)
-        if try idx.store.setting("source") == nil, let built = try idx.store.setting("cmpc_sha256"), built != cmpcSHA {
-            throw IndexError.mixedCheckpoints(index: idx.directory.path, existing: built, given: cmpcSHA)
-        }
-        let features = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: voice)), file: voice)
-        let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(genURL))
-        let model = try CMPCModel(stateDict: StateDict(Checkpoint.open(cmpcURL), path: "model"))
-        let identity = try idURL.map { IdentityLoss(network: try IRSE50(stateDict: StateDict(Checkpoint.open($0)))) }
-        let models = InferenceModels(generator: g, cmpc: model, identity: identity) {
-            try loadLPIPS(vgg: vgg, lpips: lpips)
-        }
-        var config = InferenceConfig()
-        config.k = k
-        config.searchMode = mode == .instances ? .instances : .clusters
-        config.aggregate = aggregate == .mean ? .mean : .similarity
-        config.temperature = temperature
-        config.seed = seed
-        config.meanLatentSamples = meanSamples
-        config.refinement.steps = steps
-        config.refinement.identityWeight = idWeight
-        config.refinement.anchorWeight = anchorWeight
-        config.refinement.upstreamCompat = upstreamCompat
-        config.projector.steps = invertSteps
-        var bars: [String: Progress] = [:]
-        let result = try InferencePipeline.run(features: features, index: idx, models: models, config: config) { stage, done, total, detail in
-            if bars[stage] == nil { bars[stage] = Progress(label: stage, total: total, quiet: quiet || json) }
-            bars[stage]!.update(done, detail)
-        }
-        for (path, reason) in result.skipped { FileHandle.standardError.write(Data("warning: skipped prototype \(path): \(reason)\n".utf8)) }
-        // Outputs.
+        var request = InferRequest(voice: voice, index: location.directory(index).path)
+        var c = InferenceConfig()
+        (c.k, c.searchMode, c.aggregate, c.temperature, c.seed, c.meanLatentSamples) = (k, mode, aggregate, temperature, seed, meanSamples)
+        c.refinement.steps = steps
+        c.refinement.identityWeight = idWeight
+        c.refinement.anchorWeight = anchorWeight
+        c.refinement.upstreamCompat = upstreamCompat
+        c.inversion.projector.steps = invertSteps
+        c.inversion.seed = invertSeed
+        request.config = c
+        request.models = modelFiles.paths(cmpc: cmpc)
+        try c.validate()
         let outURL = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        try PNGCodec.write(result.face, to: outURL.appendingPathComponent("face.png"))
-        try NumPyFile.writeNpy(StoredTensor(result.latent), to: outURL.appendingPathComponent("latent.npy"))
-        try PNGCodec.write(result.sheet, to: outURL.appendingPathComponent("sheet.png"))
-        var checkpoints: [String: Any] = ["generator": ["path": genURL.path, "sha256": try SHA256.hex(file: genURL)],
-                                          "cmpc": ["path": cmpcURL.path, "sha256": cmpcSHA]]
-        if let idURL { checkpoints["irse50"] = ["path": idURL.path, "sha256": try SHA256.hex(file: idURL)] }
-        let report: [String: Any] = [
-            "voicestyle": voiceStyleVersion, "command": "infer",
-            "inputs": ["voice": voice, "index": idx.directory.path, "features_frames": features.shape[2]],
-            "settings": ["k": k, "mode": mode.rawValue, "aggregate": aggregate.rawValue, "temperature": Double(temperature), "steps": steps,
-                         "id_weight": idWeight, "anchor_weight": anchorWeight, "upstream_compat": upstreamCompat, "invert_steps": invertSteps,
-                         "seed": seed, "mean_samples": meanSamples],
-            "checkpoints": checkpoints,
-            "sheet": result.sheetCaptions.map { $0.joined(separator: " | ") },
-            "prototypes": result.prototypes.map { ["rank": $0.hit.rank, "path": $0.hit.path, "identity": $0.hit.identity, "cosine": Double($0.hit.cosine),
-                                                   "weight": Double($0.weight), "latent_cached": $0.latentWasCached] as [String: Any] },
-            "skipped": result.skipped.map { ["path": $0.path, "reason": $0.reason] },
-            "steps": result.steps.map { ["step": $0.step, "lr": $0.learningRate, "cmpc": $0.cmpc, "identity": $0.identity, "anchor": $0.anchor,
-                                         "noise_regularize": $0.noiseRegularization, "loss": $0.total] as [String: Any] },
-            "timings_s": Dictionary(result.timings.map { ($0.stage, $0.seconds) }, uniquingKeysWith: +),
-            "total_s": Date().timeIntervalSince(started) >= 0 ? "see timings_s" : "",
-        ]
-        let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: outURL.appendingPathComponent("report.json"), options: .atomic)
-        if json { print(String(decoding: data, as: UTF8.self)) } else if !quiet {
-            let first = result.steps.first?.cmpc ?? 0, last = result.steps.last?.cmpc ?? 0
-            print("wrote \(out)/face.png, sheet.png, latent.npy, report.json (CMPC distance \(String(format: "%.4f → %.4f", first, last)))")
-        }
+        let result = try Jobs.infer(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        for s in result.report.skipped { FileHandle.standardError.write(Data("warning: skipped prototype \(s.path): \(s.reason)\n".utf8)) }
+        try result.write(to: outURL)
+        if json { return try printReport(result.report) }
+        if !quiet { print(summaryLine(result, folder: out)) }
+    }
+}
+
+/// "wrote DIR/face.png, … (CMPC distance a → b; prototypes: n cached, m inverted)".
+func summaryLine(_ result: InferenceResult, folder: String) -> String {
+    let first = result.report.steps.first?.cmpc ?? 0, last = result.report.steps.last?.cmpc ?? 0
+    let cached = result.report.prototypes.filter { $0.latentSource == .cache }.count
+    return "wrote \(folder)/face.png, sheet.png, latent.npy, report.json (CMPC distance \(String(format: "%.4f → %.4f", first, last)); "
+        + "prototype latents: \(cached) cached, \(result.report.prototypes.count - cached) inverted now)"
+}
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the whole pipeline on the bundled sample faces and voice with tiny untrained models (no downloads).",
+        discussion: """
+            Builds a prototype index of the 44 bundled face photos (11 people), inverts the prototypes the voice \
+            retrieves, refines their averaged latent towards the voice and writes face.png, sheet.png, latent.npy, \
+            report.json and demo.json to --out. The models are seeded random weights made by code, so the face is \
+            not meaningful: the demo shows every stage and every output. With the real model files \
+            (`voicestyle models fetch`) use `voicestyle index build` and `voicestyle infer`.
+            """)
+
+    @Option(help: "Output folder.", completion: .directory)
+    var out: String = "voicestyle-demo"
+    @Option(help: "A voice clip of your own (default: the bundled VoxCeleb clip).", completion: .file())
+    var voice: String?
+    @Option(help: "Refinement steps.")
+    var steps: Int = 20
+    @Option(help: "Projector steps per retrieved prototype.")
+    var invertSteps: Int = 30
+    @Option(help: "Seed.")
+    var seed: UInt64 = 0
+    @Flag(help: "No progress display.") var quiet = false
+
+    func run() throws {
+        var request = DemoRequest()
+        (request.out, request.voice, request.steps, request.invertSteps, request.seed) = (out, voice, steps, invertSteps, seed)
+        let (result, report) = try Jobs.demo(request, progress: ProgressPrinter(quiet: quiet).callAsFunction)
+        print("demo index: \(report.index.summary.embedded) faces embedded in \(report.index.index)")
+        print(summaryLine(result, folder: out))
+        print(Demo.notice)
     }
 }
 
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check the model files in checkpoints/ (present, loadable, expected shapes) and the system libraries.")
+        abstract: "Check the model files in checkpoints/ (present, loadable, expected shapes) and the system libraries.",
+        discussion: "Missing files can be downloaded with `voicestyle models fetch`; `voicestyle demo` runs without any of them.")
 
     @Option(help: "Folder of the model files.", completion: .directory)
     var checkpoints: String = "checkpoints"
 
     func run() throws {
         var problems = 0
-        func check(_ file: ModelFile, _ load: (URL) throws -> String) {
-            let url = URL(fileURLWithPath: checkpoints).appendingPathComponent(file.name)
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                print("✗ \(file.name): missing — the \(file.what); download it from \(file.source)")
+        let folder = URL(fileURLWithPath: checkpoints)
+        let loader = ModelLoader(checkpoints: folder)
+        func check(_ file: ModelFile, _ load: () throws -> String) {
+            guard FileManager.default.fileExists(atPath: folder.appendingPathComponent(file.name).path) else {
+                print("✗ \(file.name): missing — the \(file.what); `voicestyle models fetch --only \(file.name)` or download it from \(file.source)")
                 problems += 1
                 return
             }
-            do { print("✓ \(file.name): \(try load(url))") } catch {
+            do { print("✓ \(file.name): \(try load())") } catch {
                 print("✗ \(file.name): \(error)")
                 problems += 1
             }
         }
-        check(.generator) { u in let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(u)); return "StyleGAN2 \(g.config.size) px, W \(g.config.styleDim), latent_avg \(g.latentAverage != nil ? "present" : "absent")" }
-        check(.cmpc) { u in let m = try CMPCModel(stateDict: StateDict(Checkpoint.open(u), path: "model")); return "CMPC voice/face ResNets, \(m.voice.embeddingSize)-d" }
-        check(.memory) { u in let c = try Checkpoint.open(u); return "prototype memory with \(c.root.children.count) entries" }
-        check(.irse50) { u in let n = try IRSE50(stateDict: StateDict(Checkpoint.open(u))); return "IR-SE50, \(n.embeddingSize)-d embeddings" }
-        check(.vgg16) { u in
-            let vgg = try StateDict(Checkpoint.open(u))
-            let lin = URL(fileURLWithPath: checkpoints).appendingPathComponent(ModelFile.lpips.name)
-            if FileManager.default.fileExists(atPath: lin.path) { _ = try LPIPS(vgg: vgg, lin: StateDict(Checkpoint.open(lin))) }
-            return "VGG16 features, \(vgg.keys.count) tensors"
-        }
-        check(.lpips) { u in "LPIPS lin layers, \(try StateDict(Checkpoint.open(u)).keys.count) tensors" }
+        check(.generator) { let g = try loader.generator(nil).0; return "StyleGAN2 \(g.config.size) px, W \(g.config.styleDim), latent_avg \(g.latentAverage != nil ? "present" : "absent")" }
+        check(.cmpc) { "CMPC voice/face ResNets, \(try loader.cmpc(nil).0.voice.embeddingSize)-d" }
+        check(.memory) { "prototype memory with \(try Checkpoint.open(folder.appendingPathComponent(ModelFile.memory.name)).root.children.count) entries" }
+        check(.irse50) { "IR-SE50, \(try loader.identity(nil).0.network.embeddingSize)-d embeddings" }
+        check(.vgg16) { _ = try loader.lpips(vgg: nil, lin: nil); return "VGG16 features + LPIPS lin layers" }
+        check(.lpips) { "LPIPS lin layers, \(try StateDict(Checkpoint.open(folder.appendingPathComponent(ModelFile.lpips.name))).keys.count) tensors" }
         print("✓ system libraries: OpenBLAS \(BLASThreads.current) threads, libsndfile, soxr, WebRTC VAD, TurboJPEG, libpng, FAISS (linked)")
+        if (try? Demo.data) != nil { print("✓ demo material: bundled (voicestyle demo runs without model files)") }
         if problems > 0 { throw ExitCode(1) }
+    }
+}
+
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models", abstract: "Get the upstream model files.", subcommands: [ModelsFetchCommand.self])
+}
+
+struct ModelsFetchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch",
+        abstract: "Download the upstream model files into checkpoints/ (resumable; verified where sizes and hashes are known).",
+        discussion: """
+            Files come from where upstream publishes them (ModelFile table; `voicestyle doctor` lists them). An \
+            interrupted download resumes from its .part file; Google Drive's confirm page is answered. When a host \
+            refuses (a Drive folder, a quota, a login), the message names the URL to open in a browser and where to \
+            save the file. Exit status 1 when any file is missing afterwards.
+            """)
+
+    @Option(help: "Only this file (repeatable): 550000.pt, model_best_256.pth.tar, frame_memory_best_256.pth.tar, model_ir_se50.pth, vgg16-397923af.pth, vgg.pth.")
+    var only: [String] = []
+    @Option(help: "Folder to download into.", completion: .directory)
+    var checkpoints: String = "checkpoints"
+    @Flag(help: "No progress display.") var quiet = false
+
+    func run() throws {
+        var request = FetchModelsRequest()
+        request.folder = checkpoints
+        request.only = only.isEmpty ? nil : only
+        let results = try Jobs.fetchModels(request, progress: ProgressPrinter(quiet: quiet).callAsFunction)
+        for r in results {
+            if let e = r.error { print("✗ \(r.name): \(e)") } else { print("✓ \(r.name): \(r.status), \(r.bytes ?? 0) bytes, sha256 \(r.sha256 ?? "?")") }
+        }
+        if results.contains(where: { $0.status == "failed" }) { throw ExitCode(1) }
     }
 }

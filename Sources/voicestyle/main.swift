@@ -8,12 +8,13 @@ struct VoiceStyleCommand: ParsableCommand {
         commandName: "voicestyle",
         abstract: "Guess the face of an unseen person from their voice (a native voicestyle pipeline).",
         discussion: """
-            Checkpoints are the upstream files, read directly (see checkpoints/README.md).
-            Subcommands print their own help: voicestyle help SUBCOMMAND.
+            Start with `voicestyle demo` (runs everything on bundled samples with untrained models).
+            Checkpoints are the upstream files, read directly (`voicestyle models fetch`, checkpoints/README.md).
+            Subcommands print their own help: voicestyle help SUBCOMMAND. Benchmarks: voicestyle-bench.
             """,
         version: voiceStyleVersion,
-        subcommands: [InferCommand.self, GenerateCommand.self, InvertCommand.self, FeaturesCommand.self, EmbedCommand.self, IndexCommand.self, DoctorCommand.self,
-                      SearchCommand.self, CheckpointCommand.self, BenchCommand.self])
+        subcommands: [DemoCommand.self, InferCommand.self, IndexCommand.self, SearchCommand.self, InvertCommand.self, GenerateCommand.self,
+                      FeaturesCommand.self, EmbedCommand.self, ModelsCommand.self, DoctorCommand.self, CheckpointCommand.self])
 }
 
 /// OpenBLAS worker threads spin for about 2²⁸ cycles after each product before sleeping, competing with the

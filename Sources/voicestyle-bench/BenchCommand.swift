@@ -5,7 +5,7 @@ import VoiceStyle
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "voicestyle-bench",
         abstract: "Measure speed: engine, checkpoint, generator, invert, voice, index, infer.",
         subcommands: [BenchEngineCommand.self, BenchCheckpointCommand.self, BenchGeneratorCommand.self, BenchInvertCommand.self,
                       BenchVoiceCommand.self, BenchIndexCommand.self, BenchInferCommand.self])
@@ -41,12 +41,22 @@ func bestTime(seconds: Double, _ body: () -> Void) -> Double {
     return best
 }
 
-/// One table line: negative widths left-align, positive right-align.
-func tableRow(_ cells: [String], widths: [Int]) -> String {
-    zip(cells, widths).map { cell, w in
-        let pad = String(repeating: " ", count: max(0, abs(w) - cell.count))
-        return w < 0 ? cell + pad : pad + cell
-    }.joined(separator: " ")
+/// Prints (case, seconds, PyTorch seconds) rows with their ratios: a table under `title`, or JSON with `extra`.
+func reportRatios(_ rows: [(String, Double, Double?)], title: String, label: String, width: Int, json: Bool, extra: [String: Any]) {
+    if json {
+        printJSON(extra.merging(["rows": rows.map { r -> [String: Any] in
+            var d: [String: Any] = ["case": r.0, "seconds": r.1]
+            if let p = r.2 { d["pytorch_seconds"] = p; d["ratio"] = r.1 / p }
+            return d
+        }]) { a, _ in a })
+        return
+    }
+    print(title)
+    print(tableRow([label, "seconds", "PyTorch s", "ratio"], widths: [-width, 8, 10, 6]))
+    for r in rows {
+        print(tableRow([r.0, String(format: "%.3f", r.1), r.2.map { String(format: "%.3f", $0) } ?? "-",
+                        r.2.map { String(format: "%.2f", r.1 / $0) } ?? "-"], widths: [-width, 8, 10, 6]))
+    }
 }
 
 /// Writes a value as pretty JSON on stdout.
@@ -248,20 +258,6 @@ struct Anchors {
     func seconds(_ name: String, threads: Int = 2) -> Double? { rows["\(name)|\(threads)"] }
 }
 
-/// A generator of the given architecture with seeded random weights (upstream's init distributions).
-func randomGenerator(_ config: GeneratorConfig, seed: UInt64) throws -> StyleGAN2Generator {
-    var rng = SeededGenerator(seed: seed)
-    let tensors = config.parameterSpecs.filter { !$0.optional }.map { spec -> (name: String, tensor: StoredTensor) in
-        let t: Tensor<Float>
-        if spec.key.hasSuffix("modulation.bias") { t = Tensor(shape: spec.shape, repeating: 1) }
-        else if spec.key.hasSuffix("noise.weight") { t = Tensor(shape: spec.shape, repeating: 0.1) }
-        else if spec.key.hasSuffix("bias") { t = Tensor(zeros: spec.shape) }
-        else { t = Tensor.randomNormal(spec.shape, using: &rng) }
-        return (spec.key, StoredTensor(t))
-    }
-    return try StyleGAN2Generator(stateDict: StateDict(file: "random weights", tensors: tensors), lrMLP: config.lrMLP)
-}
-
 struct BenchGeneratorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generator",
@@ -283,7 +279,7 @@ struct BenchGeneratorCommand: ParsableCommand {
     func run() throws {
         var config = GeneratorConfig()
         config.size = size
-        let g = try randomGenerator(config, seed: 1)
+        let g = try StyleGAN2Generator.random(config, seed: 1)
         var rng = SeededGenerator(seed: 2)
         let w = withoutGradients { g.map(Tensor.randomNormal([1, config.styleDim], using: &rng)) }
         let noise = try g.noise(.random(seed: 3), batch: 1)
@@ -335,30 +331,6 @@ struct BenchGeneratorCommand: ParsableCommand {
     }
 }
 
-/// A state dict of random values for `specs`: He-normal conv/linear weights, unit batch-norm statistics,
-/// PReLU 0.25, small positive LPIPS lin weights, zero biases.
-func randomStateDict(_ specs: [ParameterSpec], seed: UInt64, file: String) -> StateDict {
-    var rng = SeededGenerator(seed: seed)
-    let tensors = specs.filter { !$0.optional }.map { spec -> (name: String, tensor: StoredTensor) in
-        let k = spec.key, n = spec.shape.reduce(1, *)
-        let t: Tensor<Float>
-        if k.hasSuffix("running_var") || (spec.shape.count == 1 && k.hasSuffix(".weight") && !k.contains("res_layer.2") && !k.hasSuffix("input_layer.2.weight")) {
-            t = Tensor(shape: spec.shape, repeating: 1)
-        } else if k.hasSuffix("running_mean") || k.hasSuffix("bias") {
-            t = Tensor(zeros: spec.shape)
-        } else if spec.shape.count == 1 {
-            t = Tensor(shape: spec.shape, repeating: 0.25)  // PReLU
-        } else if k.hasPrefix("lin") {
-            t = Tensor.randomUniform(spec.shape, low: 0, high: 0.1, using: &rng)
-        } else {
-            let fanIn = n / spec.shape[0]
-            t = Tensor.randomNormal(spec.shape, using: &rng) * (2 / Float(fanIn)).squareRoot()
-        }
-        return (k, StoredTensor(t))
-    }
-    return StateDict(file: file, tensors: tensors)
-}
-
 struct BenchInvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invert",
@@ -371,10 +343,9 @@ struct BenchInvertCommand: ParsableCommand {
     var anchors: String = "../shared/anchors/pytorch_cpu.json"
 
     func run() throws {
-        let g = try randomGenerator(GeneratorConfig(), seed: 1)
-        let vgg = LPIPS.vgg16Specs
-        let lpips = try LPIPS(vgg: randomStateDict(vgg.features, seed: 2, file: "random VGG16"), lin: randomStateDict(vgg.lin, seed: 3, file: "random lin"))
-        let irse = try IRSE50(stateDict: randomStateDict(IRSE50.specs(depths: IRSE50.depths50, stem: 64, embedding: 512), seed: 4, file: "random IR-SE50"))
+        let g = try StyleGAN2Generator.random(GeneratorConfig(), seed: 1)
+        let lpips = try LPIPS.random(seed: 2)
+        let irse = try IRSE50.random(seed: 4)
         let identity = IdentityLoss(network: irse)
         var rng = SeededGenerator(seed: 5)
         let target = Tensor<Float>.randomUniform([1, 3, 256, 256], low: -1, high: 1, using: &rng)
@@ -410,22 +381,8 @@ struct BenchInvertCommand: ParsableCommand {
                 a.seconds("IR-SE50 forward+backward d/dinput 1x3x112x112").map { p + $0 } }),
         ]
         let peakMB = Double(residentKiB().peak) / 1024
-        if options.json {
-            printJSON(["rows": rows.map { row -> [String: Any] in
-                var d: [String: Any] = ["case": row.0, "seconds": row.1]
-                if let p = row.2 { d["pytorch_seconds"] = p; d["ratio"] = row.1 / p }
-                return d
-            },
-                       "peak_rss_mb": peakMB, "anchors": a.source])
-            return
-        }
-        print("projector iteration, 256 px, batch 1, \(Parallel.workers) threads; anchors: \(a.source)")
-        print(tableRow(["component", "seconds", "PyTorch s", "ratio"], widths: [-36, 8, 10, 6]))
-        for r in rows {
-            print(tableRow([r.0, String(format: "%.3f", r.1), r.2.map { String(format: "%.3f", $0) } ?? "-",
-                            r.2.map { String(format: "%.2f", r.1 / $0) } ?? "-"], widths: [-36, 8, 10, 6]))
-        }
-        print(String(format: "peak RSS: %.0f MB (the PyTorch 'with identity' figure adds its IR-SE50 fwd+bwd anchor)", peakMB))
+        reportRatios(rows, title: "projector iteration, 256 px, batch 1, \(Parallel.workers) threads; anchors: \(a.source)", label: "component",
+                     width: 36, json: options.json, extra: ["peak_rss_mb": peakMB, "anchors": a.source])
     }
 }
 
@@ -450,9 +407,7 @@ struct BenchVoiceCommand: ParsableCommand {
         let frontEnd = VoiceFrontEnd()
         var features = try frontEnd.features(wave)
         let tFeatures = bestTime(seconds: options.seconds) { features = try! frontEnd.features(wave) }
-        let specs = ResNetEncoder.specs(prefix: "voice_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 1, 7, 7])
-            + ResNetEncoder.specs(prefix: "face_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 3, 7, 7])
-        let model = try CMPCModel(stateDict: randomStateDict(specs, seed: 7, file: "random CMPC"))
+        let model = try CMPCModel.random(seed: 7)
         var rng = SeededGenerator(seed: 8)
         let face = Tensor<Float>.randomUniform([1, 3, 256, 256], low: -1, high: 1, using: &rng)
         let voice800 = features.shape[2] >= 800 ? features.slice(axis: 2, 0, 800).reshaped([1, 1, 64, 800]) : features.reshaped([1, 1, 64, -1])
@@ -471,20 +426,8 @@ struct BenchVoiceCommand: ParsableCommand {
             ("CMPC face forward 1×3×256×256", tFace, a.seconds("CMPC face ResNet-34 forward, 1x3x256x256")),
             ("CMPC face fwd+bwd d/dimage (+ voice fwd)", tFaceGrad, a.seconds("CMPC face forward+backward d/dimage 256 (+ voice forward)")),
         ]
-        if options.json {
-            printJSON(["rows": rows.map { r -> [String: Any] in
-                var d: [String: Any] = ["case": r.0, "seconds": r.1]
-                if let p = r.2 { d["pytorch_seconds"] = p; d["ratio"] = r.1 / p }
-                return d
-            }, "anchors": a.source])
-            return
-        }
-        print("voice front-end and CMPC, \(Parallel.workers) threads; anchors: \(a.source)")
-        print(tableRow(["case", "seconds", "PyTorch s", "ratio"], widths: [-42, 8, 10, 6]))
-        for r in rows {
-            print(tableRow([r.0, String(format: "%.3f", r.1), r.2.map { String(format: "%.3f", $0) } ?? "-",
-                            r.2.map { String(format: "%.2f", r.1 / $0) } ?? "-"], widths: [-42, 8, 10, 6]))
-        }
+        reportRatios(rows, title: "voice front-end and CMPC, \(Parallel.workers) threads; anchors: \(a.source)", label: "case",
+                     width: 42, json: options.json, extra: ["anchors": a.source])
     }
 }
 
@@ -522,9 +465,7 @@ struct BenchIndexCommand: ParsableCommand {
             }
         }
         // Embedding throughput.
-        let specs = ResNetEncoder.specs(prefix: "voice_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 1, 7, 7])
-            + ResNetEncoder.specs(prefix: "face_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 3, 7, 7])
-        let model = try CMPCModel(stateDict: randomStateDict(specs, seed: 7, file: "random CMPC"))
+        let model = try CMPCModel.random(seed: 7)
         var rng = SeededGenerator(seed: 9)
         let face = Tensor<Float>.randomUniform([1, 3, 256, 256], low: -1, high: 1, using: &rng)
         let tEmbed = bestTime(seconds: options.seconds) { _ = withoutGradients { model.face(face) } }
@@ -608,55 +549,57 @@ struct BenchIndexCommand: ParsableCommand {
 struct BenchInferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
-        abstract: "Time the whole infer job at 256 px with full-size random-weight models, cached latents, 2 threads; seconds per stage.")
+        abstract: "Time the real infer job (Jobs.infer) at 256 px with full-size random-weight models and cached latents; seconds per stage.",
+        discussion: """
+            The index holds the bundled demo faces embedded by the random CMPC, each with a cached random W latent             made under the request's key, so no prototype is inverted: the stages timed are the job's own (voice             features and embedding, retrieval, σ_W statistics, cache reads, aggregation with the identity target,             refinement, rendering).
+            """)
 
     @OptionGroup var options: BenchOptions
 
     @Option(help: "Refinement steps.")
     var steps: Int = 100
 
-    @Option(help: "Speech clip.", completion: .file())
-    var voice: String = "../shared/data/voices/voxceleb/id10845_0RsOMTn-DSM_00001.wav"
+    @Option(help: "Speech clip (default: the bundled demo clip).", completion: .file())
+    var voice: String?
 
     func run() throws {
-        var timings: [(String, Double)] = []
-        var clock = Date()
-        func lap(_ name: String) { timings.append((name, Date().timeIntervalSince(clock))); clock = Date() }
-        let g = try randomGenerator(GeneratorConfig(), seed: 1)
-        let specs = ResNetEncoder.specs(prefix: "voice_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 1, 7, 7])
-            + ResNetEncoder.specs(prefix: "face_subnet.", blocks: [3, 4, 6, 3], widths: [64, 128, 256, 512], stem: [64, 3, 7, 7])
-        let cmpc = try CMPCModel(stateDict: randomStateDict(specs, seed: 7, file: "random CMPC"))
-        let irse = try IRSE50(stateDict: randomStateDict(IRSE50.specs(depths: IRSE50.depths50, stem: 64, embedding: 512), seed: 4, file: "random IR-SE50"))
-        lap("model set-up (not part of the job)")
-        let features = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: voice)))
-        let a = withoutGradients { cmpc.voice(features.reshaped([1] + features.shape)) }
-        lap("voice features and embedding")
+        let setUp = Date()
+        let loader = ModelLoader()
+        let g = try StyleGAN2Generator.random(GeneratorConfig(), seed: 1)
+        loader.register(g, as: "bench:generator", sha256: "bench-random-g256")
+        loader.register(try CMPCModel.random(seed: 7), as: "bench:cmpc", sha256: "bench-random-cmpc")
+        loader.register(IdentityLoss(network: try IRSE50.random(seed: 4)), as: "bench:irse50", sha256: "bench-random-irse50")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("voicestyle-bench-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var build = BuildIndexRequest(index: dir.path, faces: try Demo.data.appendingPathComponent("faces").path)
+        build.cmpc = "bench:cmpc"
+        _ = try Jobs.buildIndex(build, models: loader)
+        var request = InferRequest(voice: try voice ?? Demo.voices[0].path, index: dir.path)
+        request.models = ModelPaths(generator: "bench:generator", cmpc: "bench:cmpc", identity: "bench:irse50")
+        request.config.refinement.steps = steps
+        // Cached latents under the request's key: random mapped W.
+        let key = LatentKey(generator: "bench-random-g256", settings: request.config.inversion)
+        let index = try PrototypeIndex(directory: dir)
         var rng = SeededGenerator(seed: 3)
-        // Eight cached prototype latents and identity features stand in for the index.
-        let w = withoutGradients { g.map(Tensor.randomNormal([10_000, 512], using: &rng)) }
-        let mean = w.mean(axes: [0])
-        let std = withoutGradients { ((w - mean).square().sum() / 10_000).sqrt().item }
-        lap("latent statistics (10,000 z)")
-        let w0 = withoutGradients { w.slice(axis: 0, 0, 8).mean(axes: [0], keepDims: true) }
-        let identity = IdentityLoss(network: irse)
-        let protoImages = Tensor<Float>.randomUniform([8, 3, 256, 256], low: -1, high: 1, using: &rng)  // stand-ins for the prototype photos
-        let target = withoutGradients { identity.features(protoImages).mean(axes: [0], keepDims: true).l2Normalized(axis: 1) }
-        lap("aggregation and identity target (8 prototypes)")
-        var config = RefinementConfig()
-        config.steps = steps
-        var randomness = SeededProjectorRandomness(seed: 4)
-        let result = try Refiner(generator: g, cmpc: cmpc, identity: identity)
-            .refine(initial: w0, voice: a, identityTarget: target, latentStd: std, config: config, randomness: &randomness)
-        lap("refinement (\(steps) steps)")
-        let face = withoutGradients { g.synthesize(try! g.latents([result.latent], inputIsLatent: true), noise: result.noises) }
-        _ = try PNGCodec.encode(ImageTensors.images(face)[0])
-        lap("render and encode")
-        let job = timings.dropFirst().reduce(0) { $0 + $1.1 }
+        let ws = withoutGradients { g.map(Tensor.randomNormal([index.records.count, 512], using: &rng)) }
+        for (i, r) in index.records.enumerated() {
+            try index.store.setLatent(path: r.path, latent: Array(ws.buffer[(i * 512)..<((i + 1) * 512)]), noises: [], metrics: "{}", key: key.json)
+        }
+        let setUpSeconds = Date().timeIntervalSince(setUp)
+        let start = Date()
+        let result = try Jobs.infer(request, models: loader)
+        _ = try PNGCodec.encode(result.face)
+        let job = Date().timeIntervalSince(start)
+        let stages = result.report.timings
         if options.json {
-            printJSON(["stages": timings.map { ["stage": $0.0, "seconds": $0.1] }, "job_seconds": job, "target_seconds": 60])
+            printJSON(["stages": stages.map { ["stage": $0.stage, "seconds": $0.seconds] }, "job_seconds": job, "set_up_seconds": setUpSeconds,
+                       "latent_sources": result.report.prototypes.map(\.latentSource.rawValue), "peak_rss_mb": Double(residentKiB().peak) / 1024])
             return
         }
-        for (stage, t) in timings { print(tableRow([stage, String(format: "%.2f", t)], widths: [-44, 8])) }
-        print(tableRow(["whole job (target ≤ 60 s)", String(format: "%.2f", job)], widths: [-44, 8]))
+        print(tableRow(["model and index set-up (not part of the job)", String(format: "%.2f", setUpSeconds)], widths: [-44, 8]))
+        for t in stages { print(tableRow([t.stage, String(format: "%.2f", t.seconds)], widths: [-44, 8])) }
+        print(tableRow(["whole job incl. loading and PNG (target ≤ 60 s)", String(format: "%.2f", job)], widths: [-44, 8]))
+        print(String(format: "peak RSS: %.0f MB; prototype latents: %@", Double(residentKiB().peak) / 1024,
+                     Set(result.report.prototypes.map(\.latentSource.rawValue)).sorted().joined(separator: ", ")))
     }
 }

@@ -1,0 +1,101 @@
+// The main job out of the box (no upstream counterpart): index build → infer on material shipped with the
+// package (DemoData/NOTICE.md) and tiny untrained models made by code, so every stage runs on a fresh clone.
+import Foundation
+import VoiceStyleEngine
+import VoiceStyleIndex
+import VoiceStyleInversion
+import VoiceStyleModels
+
+/// `demo`: every stage of the pipeline on the bundled faces and voice with untrained models.
+public struct DemoRequest: Codable, Sendable, Equatable {
+    /// Output folder (face.png, sheet.png, latent.npy, report.json, demo.json, index/).
+    public var out = "voicestyle-demo"
+    /// A voice clip of your own (default: the bundled VoxCeleb clip).
+    public var voice: String?
+    public var k = 4
+    public var steps = 20
+    public var invertSteps = 30
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+/// demo.json: what each stage did.
+public struct DemoReport: Codable, Sendable, Equatable {
+    public var notice: String
+    public var index: BuildIndexReport
+    public var infer: InferReport
+    public var outputs: [String]
+}
+
+/// The demo's material and models.
+public enum Demo {
+    /// The line on the demo's sheet and reports.
+    public static let notice = "DEMO: untrained random models - the face is not meaningful (README: real models)"
+
+    /// The bundled material (faces/IDENTITY/*.jpg, voices/*.wav, NOTICE.md).
+    public static var data: URL {
+        get throws {
+            guard let url = Bundle.module.url(forResource: "DemoData", withExtension: nil) else {
+                throw JobError("the demo material (DemoData) is missing from this build; rebuild with swift build -c release")
+            }
+            return url
+        }
+    }
+
+    /// The bundled voice clips.
+    public static var voices: [URL] {
+        get throws {
+            let dir = try data.appendingPathComponent("voices")
+            return try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0) }
+        }
+    }
+
+    /// Names under which `register` makes the demo models available to a `ModelLoader`.
+    public static let models = ModelPaths(generator: "demo:generator", cmpc: "demo:cmpc", identity: "demo:irse50", vgg: "demo:lpips")
+
+    /// Registers tiny seeded random models (32-px StyleGAN2, CMPC ResNets, IR-SE50 and LPIPS-VGG of a
+    /// fraction of the real widths) under `Demo.models`' names.
+    public static func register(in loader: ModelLoader, seed: UInt64 = 1) throws {
+        var g = GeneratorConfig()
+        g.size = 32
+        g.styleDim = 64
+        g.mappingLayers = 4
+        g.channels = [4: 64, 8: 64, 16: 32, 32: 32]
+        let tag = "demo-untrained-seed-\(seed)"
+        loader.register(try StyleGAN2Generator.random(g, seed: seed), as: "demo:generator", sha256: "\(tag)-generator-32px")
+        loader.register(try CMPCModel.random(blocks: [1, 1, 1, 1], widths: [8, 16, 32, 64], stem: 8, seed: seed &+ 1),
+                        as: "demo:cmpc", sha256: "\(tag)-cmpc")
+        loader.register(IdentityLoss(network: try IRSE50.random(depths: [16, 32, 64, 128], stem: 16, embedding: 64, seed: seed &+ 2)),
+                        as: "demo:irse50", sha256: "\(tag)-irse50")
+        loader.register(try LPIPS.random(widths: [8, 8, 16, 16, 32, 32, 32, 64, 64, 64, 64, 64, 64], seed: seed &+ 3),
+                        as: "demo:lpips", sha256: "\(tag)-lpips")
+    }
+}
+
+extension Jobs {
+    /// Builds an index of the bundled faces in `out/index`, then infers a face for the voice into `out`.
+    public static func demo(_ request: DemoRequest, progress: JobProgress = { _ in }) throws -> (result: InferenceResult, report: DemoReport) {
+        let out = try Check.outputFolder("--out", request.out)
+        let voice = try request.voice ?? Demo.voices.first { $0.lastPathComponent.hasPrefix("id10845") }?.path ?? Demo.voices[0].path
+        let loader = ModelLoader()
+        try Demo.register(in: loader)
+        var build = BuildIndexRequest(index: out.appendingPathComponent("index").path, faces: try Demo.data.appendingPathComponent("faces").path)
+        build.cmpc = Demo.models.cmpc
+        let index = try buildIndex(build, models: loader, progress: progress)
+        var infer = InferRequest(voice: voice, index: build.index)
+        infer.models = Demo.models
+        infer.notice = Demo.notice
+        infer.config.k = request.k
+        infer.config.seed = request.seed
+        infer.config.refinement.steps = request.steps
+        infer.config.inversion.projector.steps = request.invertSteps
+        infer.config.meanLatentSamples = 2000
+        infer.config.inversion.projector.meanLatentSamples = 2000
+        let result = try Jobs.infer(infer, models: loader, progress: progress)
+        try result.write(to: out)
+        let report = DemoReport(notice: Demo.notice, index: index, infer: result.report,
+                                outputs: ["face.png", "sheet.png", "latent.npy", "report.json", "demo.json", "index/"])
+        try reportJSON(report).write(to: out.appendingPathComponent("demo.json"), options: .atomic)
+        return (result, report)
+    }
+}

@@ -1,0 +1,205 @@
+// The prototype-index jobs as library calls: build an index from a face collection, invert its prototypes
+// into cached latents, search it. Upstream has no index (cmpc2 memory.py is a frozen k-means memory); the
+// cached latents replace voicestyle pipeline.py's per-run `project2latent` of each prototype (L160–175).
+import Foundation
+import VoiceStyleAudio
+import VoiceStyleCheckpoints
+import VoiceStyleEngine
+import VoiceStyleImaging
+import VoiceStyleIndex
+import VoiceStyleInversion
+import VoiceStyleModels
+
+/// `index build`: embed a face collection into a prototype index (resumable).
+public struct BuildIndexRequest: Codable, Sendable, Equatable {
+    /// The index folder.
+    public var index: String
+    /// A folder tree (identity = folder `identityLevel` levels down) …
+    public var faces: String?
+    public var identityLevel = 1
+    /// … or a CSV `path,identity[,extra…]` with paths relative to `facesRoot` (default: the CSV's folder).
+    public var csv: String?
+    public var facesRoot: String?
+    /// CMPC checkpoint (default checkpoints/model_best_256.pth.tar); remembered by the index.
+    public var cmpc: String?
+    /// FAISS factory: Flat, IVF<n>,Flat or HNSW<m>,Flat.
+    public var factory = "Flat"
+    /// k-means clusters for cluster-mode search.
+    public var clusters: Int?
+    /// Images per database transaction.
+    public var batch = 8
+    /// Build slice `shardIndex` of `shardCount`.
+    public var shardIndex: Int?
+    public var shardCount: Int?
+
+    public init(index: String, faces: String? = nil, csv: String? = nil) {
+        self.index = index; self.faces = faces; self.csv = csv
+    }
+
+    /// Refuses bad settings before any image is read.
+    public func validate() throws {
+        guard (faces == nil) != (csv == nil) else { throw JobError("give exactly one of --faces and --csv") }
+        if let faces {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: faces, isDirectory: &isDir), isDir.boolValue else {
+                throw JobError("--faces \(faces) is not a folder")
+            }
+        }
+        if let csv { try Check.file("--csv", csv) }
+        try Check.range("--identity-level", identityLevel, 1...64)
+        try Check.range("--batch", batch, 1...10_000)
+        if let clusters { try Check.range("--clusters", clusters, 1...1_000_000) }
+        if shardIndex != nil || shardCount != nil {
+            guard let i = shardIndex, let n = shardCount, n >= 1, i >= 0, i < n else { throw JobError("--shard takes I/N with 0 ≤ I < N, e.g. 0/4") }
+        }
+    }
+}
+
+/// What `index build` did.
+public struct BuildIndexReport: Codable, Sendable, Equatable {
+    public var index: String
+    public var summary: IndexBuildSummary
+    public var cmpc: ModelRef
+}
+
+/// `index invert`: cache the latent of every prototype (or of `paths`) in the index (resumable).
+public struct InvertPrototypesRequest: Codable, Sendable, Equatable {
+    public var index: String
+    public var settings = PrototypeInversionSettings()
+    public var models = ModelPaths()
+    /// Only these prototypes (default: every embedded or imported one).
+    public var paths: [String]?
+
+    public init(index: String) { self.index = index }
+
+    public func validate() throws {
+        try Check.range("--steps", settings.projector.steps, 1...100_000)
+        try Check.nonNegative("--id-weight", settings.projector.identityWeight)
+        try Check.nonNegative("--mse", settings.projector.mse)
+        try Check.range("--mean-samples", settings.projector.meanLatentSamples, 1...1_000_000)
+    }
+}
+
+/// One prototype's latent in a report.
+public struct PrototypeLatentReport: Codable, Sendable, Equatable {
+    public var path: String
+    public var latentSource: LatentSource
+    public var metrics: InversionMetrics?
+}
+
+/// What `index invert` did.
+public struct InvertPrototypesReport: Codable, Sendable, Equatable {
+    public var index: String
+    public var key: LatentKey
+    public var prototypes: [PrototypeLatentReport]
+    public var skipped: [SkippedItem]
+    public var seconds: Double
+    public var inverted: Int { prototypes.filter { $0.latentSource == .inverted }.count }
+    public var cached: Int { prototypes.filter { $0.latentSource == .cache }.count }
+}
+
+/// `search`: rank an index's prototypes for a voice, a face or an embedding.
+public struct SearchRequest: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable, CaseIterable { case instances, clusters }
+    public var index: String
+    public var voice: String?
+    public var face: String?
+    /// A query embedding .npy ([D] or [1, D]).
+    public var embedding: String?
+    public var k = 8
+    public var mode = Mode.instances
+    public var cmpc: String?
+
+    public init(index: String) { self.index = index }
+
+    public func validate() throws {
+        guard [voice, face, embedding].compactMap({ $0 }).count == 1 else { throw JobError("give exactly one of --voice, --face, --embedding") }
+        try Check.range("-k", k, 1...100_000)
+        for (name, p) in [("--voice", voice), ("--face", face), ("--embedding", embedding)] { if let p { try Check.file(name, p) } }
+    }
+}
+
+extension Jobs {
+    /// Builds or extends an index; remembers its CMPC checkpoint for later jobs.
+    public static func buildIndex(_ request: BuildIndexRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> BuildIndexReport {
+        try request.validate()
+        let (cmpc, ref) = try models.cmpc(request.cmpc)
+        let source: IndexSource
+        if let faces = request.faces {
+            source = .folder(URL(fileURLWithPath: faces), identityLevel: request.identityLevel)
+        } else {
+            let csv = URL(fileURLWithPath: request.csv ?? "")
+            source = .csv(csv, facesRoot: request.facesRoot.map { URL(fileURLWithPath: $0) } ?? csv.deletingLastPathComponent())
+        }
+        var options = IndexBuildOptions()
+        options.factory = request.factory
+        options.clusters = request.clusters
+        options.batch = request.batch
+        if let i = request.shardIndex, let n = request.shardCount { options.shard = (i, n) }
+        let dir = URL(fileURLWithPath: request.index)
+        let summary = try PrototypeIndex.build(directory: dir, source: source, cmpc: cmpc, cmpcSHA256: ref.sha256, options: options) { done, total in
+            progress(JobEvent(stage: "index", done: done, total: total))
+        }
+        try PrototypeStore(url: PrototypeIndex.storeURL(dir)).setSettings(["cmpc_path": ref.path])
+        return BuildIndexReport(index: dir.path, summary: summary, cmpc: ref)
+    }
+
+    /// Caches the latent of every prototype (or of `request.paths`) whose cached latent is missing or was made
+    /// another way (generator, settings, seed).
+    public static func invertPrototypes(_ request: InvertPrototypesRequest, models: ModelLoader,
+                                        progress: JobProgress = { _ in }) throws -> InvertPrototypesReport {
+        try request.validate()
+        let start = Date()
+        let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
+        let cache = try prototypeLatents(index: index, settings: request.settings, paths: request.models, models: models, resolveNow: true)
+        let paths = request.paths ?? index.records.map(\.path)
+        var reports: [PrototypeLatentReport] = [], skipped: [SkippedItem] = []
+        for (n, path) in paths.enumerated() {
+            progress(JobEvent(stage: "invert prototypes", done: n, total: paths.count, detail: path))
+            let (latent, skip) = try cache.latent(for: path) { s in
+                progress(JobEvent(stage: "projector", done: s.step + 1, total: request.settings.projector.steps, detail: String(format: "lpips %.3f", s.perceptual)))
+            }
+            if let latent { reports.append(PrototypeLatentReport(path: path, latentSource: latent.source, metrics: latent.metrics)) }
+            if let skip { skipped.append(skip) }
+        }
+        progress(JobEvent(stage: "invert prototypes", done: paths.count, total: paths.count))
+        return InvertPrototypesReport(index: index.directory.path, key: cache.key, prototypes: reports, skipped: skipped,
+                                      seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The latent finder for `index`: the generator now, LPIPS and IR-SE50 the first time something needs
+    /// inverting. With `resolveNow`, the loss networks' files must exist before any work starts.
+    static func prototypeLatents(index: PrototypeIndex, settings: PrototypeInversionSettings, paths: ModelPaths, models: ModelLoader,
+                                 resolveNow: Bool) throws -> PrototypeLatents {
+        let (g, ref) = try models.generator(paths.generator)
+        let identity = settings.projector.identityWeight != 0
+        if resolveNow {
+            _ = try models.resolve(.vgg16, paths.vgg)
+            if identity { _ = try models.resolve(.irse50, paths.identity) }
+        }
+        return PrototypeLatents(index: index, generator: g, generatorSHA256: ref.sha256, settings: settings) {
+            Projector(generator: g, lpips: try models.lpips(vgg: paths.vgg, lin: paths.lpips).0,
+                      identity: identity ? try models.identity(paths.identity).0 : nil)
+        }
+    }
+
+    /// Ranks the index's prototypes for the query.
+    public static func search(_ request: SearchRequest, models: ModelLoader) throws -> [IndexHit] {
+        try request.validate()
+        let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
+        var query: [Float]
+        if let embedding = request.embedding {
+            query = try NumPyFile.readNpy(URL(fileURLWithPath: embedding)).tensor(Float.self).scalars
+        } else {
+            let (model, _) = try indexCMPC(index, explicit: request.cmpc, models: models)
+            if let voice = request.voice {
+                let f = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: voice)), file: voice)
+                query = withoutGradients { model.voice(f.reshaped([1] + f.shape)) }.scalars
+            } else {
+                let img = try ImageFile.read(URL(fileURLWithPath: request.face ?? ""))
+                query = withoutGradients { model.face(FacePreprocessing.cmpc(img).reshaped([1, 3, 256, 256])) }.scalars
+            }
+        }
+        return request.mode == .instances ? try index.searchInstances(query, k: request.k) : try index.searchClusters(query, k: request.k)
+    }
+}

@@ -1,0 +1,254 @@
+// Follows voicestyle generation/pipeline.py (main flow L150–200): voice → CMPC voice embedding → prototypes →
+// their W latents → aggregate → refine → face; with an index instead of the frozen memory, cached latents,
+// a working latent regulariser and an identity term. Each stage is a function the benchmarks time too.
+import Foundation
+import VoiceStyleAudio
+import VoiceStyleCheckpoints
+import VoiceStyleEngine
+import VoiceStyleImaging
+import VoiceStyleIndex
+import VoiceStyleInversion
+import VoiceStyleModels
+
+/// Settings of an inference (everything but the files).
+public struct InferenceConfig: Codable, Sendable, Equatable {
+    /// Prototypes retrieved.
+    public var k = 8
+    public var searchMode = SearchRequest.Mode.instances
+    public var aggregate = Aggregation.mean
+    /// Softmax temperature of `similarity` aggregation: weights ∝ exp(cos/τ).
+    public var temperature: Float = 0.1
+    public var refinement = RefinementConfig()
+    /// How prototypes without a matching cached latent are inverted (the same rule as `index invert`).
+    public var inversion = PrototypeInversionSettings()
+    /// Seed of the refinement (its noise maps and latent noise) and of the σ_W samples.
+    public var seed: UInt64 = 0
+    /// z samples for σ_W (upstream: 10,000).
+    public var meanLatentSamples = 10_000
+    public init() {}
+
+    public enum Aggregation: String, Codable, Sendable, CaseIterable { case mean, similarity }
+
+    public func validate() throws {
+        try Check.range("-k", k, 1...1000)
+        guard temperature.isFinite, temperature > 0 else { throw JobError("--temperature must be a finite number > 0 (got \(temperature))") }
+        try Check.range("--steps", refinement.steps, 0...100_000)
+        try Check.range("--invert-steps", inversion.projector.steps, 1...100_000)
+        try Check.nonNegative("--id-weight", refinement.identityWeight)
+        try Check.nonNegative("--anchor-weight", refinement.anchorWeight)
+        try Check.range("--mean-samples", meanLatentSamples, 1...1_000_000)
+    }
+}
+
+/// `infer`: a voice clip in, a face out (with the evidence).
+public struct InferRequest: Codable, Sendable, Equatable {
+    /// The voice clip (any format libsndfile reads).
+    public var voice: String
+    /// The prototype index folder.
+    public var index: String
+    public var config = InferenceConfig()
+    public var models = ModelPaths()
+    /// A line shown on the sheet and in the report (the demo says its models are untrained).
+    public var notice: String?
+
+    public init(voice: String, index: String) { self.voice = voice; self.index = index }
+}
+
+/// One prototype used for a face.
+public struct UsedPrototype: Codable, Sendable, Equatable {
+    public var rank: Int
+    public var path: String
+    public var identity: String
+    public var cosine: Float
+    public var weight: Float
+    public var latentSource: LatentSource
+}
+
+/// Seconds spent in one stage.
+public struct StageTiming: Codable, Sendable, Equatable {
+    public var stage: String
+    public var seconds: Double
+}
+
+/// report.json of `infer`.
+public struct InferReport: Codable, Sendable, Equatable {
+    public var voicestyle = voiceStyleVersion
+    public var command = "infer"
+    public var notice: String?
+    public var request: InferRequest
+    public var featuresFrames: Int
+    public var checkpoints: [String: ModelRef]
+    public var prototypes: [UsedPrototype]
+    public var skipped: [SkippedItem]
+    public var sheet: [String]
+    public var steps: [RefinementStep]
+    public var timings: [StageTiming]
+}
+
+/// The outcome of an inference: images, latent and report.
+public struct InferenceResult {
+    public var face: RGBImage
+    public var averaged: RGBImage
+    public var latent: Tensor<Float>
+    /// The prototypes' images in rank order (nil where unreadable).
+    public var prototypeImages: [RGBImage?]
+    public var report: InferReport
+
+    /// Captions of the sheet's tiles, in order: "#rank identity" / "cos c  w weight" for each prototype with
+    /// an image, then the averaged-latent face and the refined face with their CMPC distances to the voice.
+    public var sheetCaptions: [[String]] {
+        var captions = zip(report.prototypes, prototypeImages).filter { $0.1 != nil }.map { p, _ in
+            ["#\(p.rank) \(p.identity)", String(format: "cos %.3f  w %.2f", p.cosine, p.weight)]
+        }
+        let first = report.steps.first.map { String(format: "cmpc dist %.3f", $0.cmpc) } ?? ""
+        let last = report.steps.last.map { String(format: "-> %.3f", $0.cmpc) } ?? ""
+        captions.append(["averaged latent", first])
+        captions.append(["refined face", report.steps.isEmpty ? "" : "\(report.steps.count) steps \(last)"])
+        return captions
+    }
+
+    /// The contact sheet: the prototypes with images, the averaged-latent face and the refined face, in one row
+    /// of up to six or rows of five, each captioned (`sheetCaptions`), under the report's notice if any. Tiles
+    /// are the face's size, at least 128 px so that captions fit.
+    public var sheet: RGBImage {
+        let side = max(face.width, 128)
+        func sized(_ i: RGBImage) -> RGBImage { i.width == side && i.height == side ? i : i.resized(width: side, height: side, filter: .bilinear) }
+        let tiles = (prototypeImages.compactMap { $0 } + [averaged, face]).map(sized)
+        return ImageTensors.captionedGrid(tiles, captions: sheetCaptions, columns: tiles.count <= 6 ? tiles.count : 5, title: report.notice)
+    }
+
+    /// Writes face.png, sheet.png, latent.npy and report.json into `folder` (each through a temporary name).
+    public func write(to folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try PNGCodec.encode(face).write(to: folder.appendingPathComponent("face.png"), options: .atomic)
+        try PNGCodec.encode(sheet).write(to: folder.appendingPathComponent("sheet.png"), options: .atomic)
+        try NumPyFile.npyData(StoredTensor(latent)).write(to: folder.appendingPathComponent("latent.npy"), options: .atomic)
+        try reportJSON(report).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
+    }
+}
+
+public enum InferenceError: Error, CustomStringConvertible {
+    case noUsablePrototypes(String)
+    public var description: String {
+        switch self { case let .noUsablePrototypes(i): "none of the retrieved prototypes of \(i) has a readable image or cached latent" }
+    }
+}
+
+/// The stages of an inference, each a function (the job runs them in order; `bench infer` times them).
+public enum Inference {
+    /// CMPC voice embedding [1, D] of features [1, 64, T].
+    public static func voiceEmbedding(_ features: Tensor<Float>, cmpc: CMPCModel) -> Tensor<Float> {
+        withoutGradients { cmpc.voice(features.reshaped([1] + features.shape)) }
+    }
+
+    /// The k prototypes nearest the voice.
+    public static func retrieve(_ voice: Tensor<Float>, index: PrototypeIndex, config: InferenceConfig) throws -> [IndexHit] {
+        config.searchMode == .instances ? try index.searchInstances(voice.scalars, k: config.k) : try index.searchClusters(voice.scalars, k: config.k)
+    }
+
+    /// Aggregation weights for prototype cosines: uniform (upstream's mean) or softmax(cos/τ).
+    public static func weights(cosines: [Float], config: InferenceConfig) -> [Float] {
+        guard config.aggregate == .similarity else { return [Float](repeating: 1 / Float(cosines.count), count: cosines.count) }
+        let e = cosines.map { Foundation.exp(Double($0 / config.temperature)) }
+        let total = e.reduce(0, +)
+        return e.map { Float($0 / total) }
+    }
+
+    /// Σ weight·latent, in the latents' own shape.
+    public static func aggregate(_ latents: [Tensor<Float>], weights: [Float]) -> Tensor<Float> {
+        zip(latents, weights).map { $0 * $1 }.dropFirst().reduce(latents[0] * weights[0], +)
+    }
+
+    /// Identity target: the unit mean ArcFace embedding of the prototype images [1, E].
+    public static func identityTarget(_ images: [RGBImage], identity: IdentityLoss) -> Tensor<Float>? {
+        guard !images.isEmpty else { return nil }
+        let feats = images.map { img in withoutGradients { identity.features(FacePreprocessing.projector(img, size: 256).reshaped([1, 3, 256, 256])) } }
+        return withoutGradients { Tensor.concat(feats, axis: 0).mean(axes: [0], keepDims: true).l2Normalized(axis: 1) }
+    }
+
+    /// The refinement (seeded by `config.seed + 1`).
+    public static func refine(_ w0: Tensor<Float>, voice: Tensor<Float>, identityTarget: Tensor<Float>?, latentStd: Float, generator: StyleGAN2Generator,
+                              cmpc: CMPCModel, identity: IdentityLoss?, config: InferenceConfig,
+                              onStep: (RefinementStep) -> Void = { _ in }) throws -> RefinementResult {
+        var randomness = SeededProjectorRandomness(seed: config.seed &+ 1)
+        return try Refiner(generator: generator, cmpc: cmpc, identity: identity)
+            .refine(initial: w0, voice: voice, identityTarget: identityTarget, latentStd: latentStd, config: config.refinement,
+                    randomness: &randomness, onStep: onStep)
+    }
+
+    /// The face of a latent with the given noise maps (zero maps when nil).
+    public static func render(_ latent: Tensor<Float>, noises: [Tensor<Float>]?, generator g: StyleGAN2Generator) throws -> RGBImage {
+        let maps = try noises ?? g.noise(.zero, batch: 1), latents = try g.latents([latent], inputIsLatent: true)
+        return ImageTensors.images(withoutGradients { g.synthesize(latents, noise: maps) })[0]
+    }
+}
+
+extension Jobs {
+    /// The whole `infer` job: validates the request, loads what it needs, runs the stages, returns images and report.
+    public static func infer(_ request: InferRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> InferenceResult {
+        let config = request.config
+        try config.validate()
+        try Check.file("--voice", request.voice)
+        let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
+        guard !index.records.isEmpty else { throw IndexError.empty(index.directory.path) }
+        let wantsIdentity = !config.refinement.upstreamCompat && config.refinement.identityWeight != 0
+        var checkpoints: [String: ModelRef] = [:]
+        let (cmpc, cmpcRef) = try indexCMPC(index, explicit: request.models.cmpc, models: models)
+        checkpoints["cmpc"] = cmpcRef
+        let cache = try prototypeLatents(index: index, settings: config.inversion, paths: request.models, models: models, resolveNow: false)
+        checkpoints["generator"] = ModelRef(path: try models.resolve(.generator, request.models.generator), sha256: cache.key.generator)
+        var identity: IdentityLoss? = nil
+        if wantsIdentity {
+            let (id, ref) = try models.identity(request.models.identity)
+            identity = id
+            checkpoints["irse50"] = ref
+        }
+        var timings: [StageTiming] = []
+        var clock = Date()
+        func lap(_ name: String) { timings.append(StageTiming(stage: name, seconds: Date().timeIntervalSince(clock))); clock = Date() }
+        // 1. Voice features, embedding and retrieval.
+        let features = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: request.voice)), file: request.voice)
+        let voice = Inference.voiceEmbedding(features, cmpc: cmpc)
+        let hits = try Inference.retrieve(voice, index: index, config: config)
+        lap("voice embedding and retrieval")
+        // 2. σ_W for the refinement noise.
+        var rng = SeededGenerator(seed: config.seed)
+        let stats = latentStatistics(generator: cache.generator, count: config.meanLatentSamples, using: &rng)
+        lap("latent statistics")
+        // 3. Prototype latents: cached, or inverted now and cached.
+        var used: [UsedPrototype] = [], latents: [Tensor<Float>] = [], images: [RGBImage?] = [], skipped: [SkippedItem] = []
+        for (n, hit) in hits.enumerated() {
+            progress(JobEvent(stage: "prototypes", done: n, total: hits.count, detail: hit.path))
+            let (found, skip) = try cache.latent(for: hit.path) { s in
+                progress(JobEvent(stage: "projector", done: s.step + 1, total: config.inversion.projector.steps, detail: String(format: "lpips %.3f", s.perceptual)))
+            }
+            if let skip { skipped.append(skip) }
+            guard let found else { continue }
+            latents.append(found.latent)
+            images.append(found.image)
+            used.append(UsedPrototype(rank: hit.rank, path: hit.path, identity: hit.identity, cosine: hit.cosine, weight: 0, latentSource: found.source))
+        }
+        progress(JobEvent(stage: "prototypes", done: hits.count, total: hits.count))
+        guard !latents.isEmpty else { throw InferenceError.noUsablePrototypes(index.directory.path) }
+        lap("prototype latents")
+        // 4. Aggregation and identity target.
+        let weights = Inference.weights(cosines: used.map(\.cosine), config: config)
+        for i in used.indices { used[i].weight = weights[i] }
+        let w0 = Inference.aggregate(latents, weights: weights)
+        let target = identity.flatMap { Inference.identityTarget(images.compactMap { $0 }, identity: $0) }
+        let averaged = try Inference.render(w0, noises: nil, generator: cache.generator)
+        lap("aggregation")
+        // 5. Refinement.
+        let refined = try Inference.refine(w0, voice: voice, identityTarget: target, latentStd: stats.std, generator: cache.generator, cmpc: cmpc,
+                                           identity: identity, config: config) { s in
+            progress(JobEvent(stage: "refinement", done: s.step + 1, total: config.refinement.steps, detail: String(format: "cmpc %.4f", s.cmpc)))
+        }
+        let face = try Inference.render(refined.latent, noises: refined.noises, generator: cache.generator)
+        lap("refinement")
+        let report = InferReport(notice: request.notice, request: request, featuresFrames: features.shape[2], checkpoints: checkpoints, prototypes: used,
+                                 skipped: skipped, sheet: [], steps: refined.steps, timings: timings)
+        var result = InferenceResult(face: face, averaged: averaged, latent: refined.latent, prototypeImages: images, report: report)
+        result.report.sheet = result.sheetCaptions.map { $0.joined(separator: " | ") }
+        return result
+    }
+}

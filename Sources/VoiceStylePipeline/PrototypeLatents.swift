@@ -1,0 +1,165 @@
+// Follows voicestyle generation/pipeline.py L160–175 (each retrieved prototype image → `project2latent`):
+// the one routine that finds a prototype's latent, from the index's cache or by inverting it now, and caches
+// it keyed to how it was made. `index invert`, `infer` and later front-ends all call it.
+import Foundation
+import VoiceStyleCheckpoints
+import VoiceStyleEngine
+import VoiceStyleImaging
+import VoiceStyleIndex
+import VoiceStyleInversion
+import VoiceStyleModels
+
+/// How prototypes are inverted. Defaults equal voicestyle's `project2latent` as the pipeline calls it (300 W
+/// steps, identity weight 1).
+public struct PrototypeInversionSettings: Codable, Sendable, Equatable {
+    public var projector = ProjectorConfig()
+    /// Base seed: prototype P uses seed `seed + fnv1a64(P.path)` for its noise, and the W statistics use `seed`.
+    public var seed: UInt64 = 0
+    public init() {}
+
+    /// The seed of one prototype's inversion (the same whichever command inverts it).
+    public func seed(for path: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in path.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return seed &+ h
+    }
+}
+
+/// Everything that decides a cached latent; a cached latent is reused only when its key equals the request's.
+public struct LatentKey: Codable, Sendable, Equatable {
+    /// SHA-256 of the generator file.
+    public var generator: String
+    public var settings: PrototypeInversionSettings
+
+    /// Canonical JSON (sorted keys), as stored in the index.
+    public var json: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public init(generator: String, settings: PrototypeInversionSettings) {
+        self.generator = generator
+        self.settings = settings
+    }
+
+    /// Decodes a stored key; nil when absent or from an older format.
+    public init?(json: String?) {
+        guard let json, let k = try? JSONDecoder().decode(LatentKey.self, from: Data(json.utf8)) else { return nil }
+        self = k
+    }
+
+    /// Why a stored key does not match this one, in words ("another generator", "other steps", …); nil if it matches.
+    public func mismatch(_ stored: LatentKey?) -> String? {
+        guard let stored else { return "no key (cached before latents were keyed)" }
+        if stored == self { return nil }
+        var why: [String] = []
+        if stored.generator != generator { why.append("another generator") }
+        let a = stored.settings, b = settings
+        if a.projector.wPlus != b.projector.wPlus { why.append(a.projector.wPlus ? "W+ instead of W" : "W instead of W+") }
+        if a.projector.steps != b.projector.steps { why.append("\(a.projector.steps) steps instead of \(b.projector.steps)") }
+        if a.seed != b.seed { why.append("seed \(a.seed) instead of \(b.seed)") }
+        if why.isEmpty { why.append("other loss weights or schedule") }
+        return why.joined(separator: ", ")
+    }
+}
+
+/// Where a prototype's latent came from.
+public enum LatentSource: String, Codable, Sendable { case cache, inverted }
+
+/// Final losses of one prototype's inversion.
+public struct InversionMetrics: Codable, Sendable, Equatable {
+    public var lpips: Double
+    public var identity: Double
+    public var mse: Double
+    public var steps: Int
+}
+
+/// One prototype's latent ([1, D] for W, [1, n_latent, D] for W+), its image when readable, and where it came from.
+public struct PrototypeLatent {
+    public var path: String
+    public var latent: Tensor<Float>
+    public var image: RGBImage?
+    public var source: LatentSource
+    public var metrics: InversionMetrics?
+}
+
+/// A prototype that could not be used, and why.
+public struct SkippedItem: Codable, Sendable, Equatable {
+    public var path: String
+    public var reason: String
+}
+
+/// Finds prototype latents: cached ones whose key matches, the rest inverted now (one at a time, each with its
+/// own seed) and stored in the index with their key.
+public final class PrototypeLatents {
+    public let index: PrototypeIndex
+    public let generator: StyleGAN2Generator
+    public let key: LatentKey
+    private let makeProjector: () throws -> Projector
+    private var projector: Projector?
+    private var statistics: (mean: Tensor<Float>, std: Float)?
+
+    /// `projector` is called once, the first time a prototype needs inverting (loading LPIPS and IR-SE50 only then).
+    public init(index: PrototypeIndex, generator: StyleGAN2Generator, generatorSHA256: String, settings: PrototypeInversionSettings,
+                projector: @escaping () throws -> Projector) {
+        self.index = index
+        self.generator = generator
+        self.key = LatentKey(generator: generatorSHA256, settings: settings)
+        self.makeProjector = projector
+    }
+
+    /// The folder relative prototype paths start from.
+    public var facesRoot: URL { URL(fileURLWithPath: (try? index.store.setting("faces_root")) ?? ".") }
+
+    /// A prototype's image: the file itself, or for an imported memory's video folder its first readable JPEG/PNG.
+    public func image(_ path: String) -> RGBImage? {
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : facesRoot.appendingPathComponent(path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return nil }
+        if !isDir.boolValue { return try? ImageFile.read(url) }
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
+            .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
+        for f in files { if let img = try? ImageFile.read(url.appendingPathComponent(f)) { return img } }
+        return nil
+    }
+
+    /// Whether `path` has a cached latent made the way this request asks.
+    public func isCached(_ record: PrototypeRecord) -> Bool {
+        record.latent != nil && key.mismatch(LatentKey(json: record.latentKey)) == nil
+    }
+
+    /// The latent of the prototype at `path`: cached, or inverted now and cached. nil with a reason when its
+    /// image is unreadable and nothing usable is cached. `onStep` sees the projector's steps of an inversion.
+    public func latent(for path: String, onStep: (ProjectorStep) -> Void = { _ in }) throws -> (PrototypeLatent?, SkippedItem?) {
+        let record = try index.store.record(path: path)
+        let img = image(path)
+        let settings = key.settings
+        if let record, isCached(record), let values = record.latentValues {
+            let shape = settings.projector.wPlus ? [1, generator.config.latentCount, generator.config.styleDim] : [1, generator.config.styleDim]
+            if values.count == shape.reduce(1, *) {
+                let metrics = record.inversion.flatMap { try? JSONDecoder().decode(InversionMetrics.self, from: Data($0.utf8)) }
+                return (PrototypeLatent(path: path, latent: Tensor(shape: shape, scalars: values), image: img, source: .cache, metrics: metrics), nil)
+            }
+        }
+        guard let img else { return (nil, SkippedItem(path: path, reason: "no readable image and no matching cached latent")) }
+        let projector = try self.projector ?? makeProjector()
+        self.projector = projector
+        let (mean, std) = statistics ?? {
+            var rng = SeededGenerator(seed: settings.seed)
+            return latentStatistics(generator: generator, count: settings.projector.meanLatentSamples, using: &rng)
+        }()
+        statistics = (mean, std)
+        let size = min(generator.config.size, 256)
+        let target = FacePreprocessing.projector(img, size: size).reshaped([1, 3, size, size])
+        var randomness = SeededProjectorRandomness(seed: settings.seed(for: path))
+        let result = try projector.project(target, config: settings.projector, latentMean: mean, latentStd: std, randomness: &randomness, onStep: onStep)
+        let last = result.steps.last
+        let metrics = InversionMetrics(lpips: last?.perceptual ?? 0, identity: last?.identity ?? 0, mse: last?.mse ?? 0, steps: result.steps.count)
+        let metricsJSON = String(decoding: try JSONEncoder().encode(metrics), as: UTF8.self)
+        if record != nil {
+            try index.store.setLatent(path: path, latent: result.latent.scalars, noises: result.noises.flatMap(\.scalars), metrics: metricsJSON, key: key.json)
+        }
+        return (PrototypeLatent(path: path, latent: result.latent, image: img, source: .inverted, metrics: metrics), nil)
+    }
+}
