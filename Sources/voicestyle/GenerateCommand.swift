@@ -1,11 +1,9 @@
-// `voicestyle generate`: images from a StyleGAN2 checkpoint for random or given latents.
+// `voicestyle generate` (Jobs.generate): images from a StyleGAN2 checkpoint for random or given latents.
 import ArgumentParser
 import Foundation
 import VoiceStyle
 
-enum NoiseModeOption: String, ExpressibleByArgument, CaseIterable {
-    case random, const, zero
-}
+extension GenerateRequest.NoiseMode: ExpressibleByArgument {}
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +44,7 @@ struct GenerateCommand: ParsableCommand {
     var noise: String?
 
     @Option(help: "Noise when no --noise file is given: random (seeded), const (the checkpoint's stored buffers), zero.")
-    var noiseMode: NoiseModeOption = .random
+    var noiseMode: GenerateRequest.NoiseMode = .random
 
     @Option(help: "Output: a .png file or a folder.", completion: .file())
     var out: String
@@ -65,86 +63,37 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard [z, w, wPlus].compactMap({ $0 }).count <= 1 else { throw ValidationError("give at most one of --z, --w, --w-plus") }
-        guard count >= 1, batch >= 1 else { throw ValidationError("--count and --batch must be at least 1") }
-        guard truncation > 0 && truncation <= 1 else { throw ValidationError("--truncation must be in (0, 1]") }
-        if noise != nil && noiseMode != .random { throw ValidationError("give either --noise or --noise-mode, not both") }
     }
 
     func run() throws {
-        let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(URL(fileURLWithPath: checkpoint)), lrMLP: lrMLP)
-        let d = g.config.styleDim, n = g.config.latentCount
-        // Inputs.
-        var styles: Tensor<Float>
-        var isLatent = true
-        if let path = z ?? w ?? wPlus {
-            styles = try NumPyFile.readNpy(URL(fileURLWithPath: path)).tensor(Float.self)
-            isLatent = z == nil
-            let ok = wPlus != nil ? (styles.rank == 3 && styles.shape[1] == n && styles.shape[2] == d) : (styles.rank == 2 && styles.shape[1] == d)
-            guard ok else {
-                throw ValidationError("\(path) has shape \(styles.shape); expected " + (wPlus != nil ? "[B, \(n), \(d)]" : "[B, \(d)]"))
-            }
-        } else {
-            var rng = SeededGenerator(seed: seed)
-            styles = Tensor.randomNormal([count, d], using: &rng)
-            isLatent = false
+        var request = GenerateRequest(checkpoint: checkpoint)
+        (request.seed, request.count, request.truncation, request.truncationMean) = (seed, count, truncation, truncationMean)
+        (request.noise, request.noiseMode, request.batch, request.lrMLP) = (noise, noiseMode, batch, lrMLP)
+        if let z { (request.latents, request.latentKind) = (z, .z) }
+        if let w { (request.latents, request.latentKind) = (w, .w) }
+        if let wPlus { (request.latents, request.latentKind) = (wPlus, .wPlus) }
+        let single = out.lowercased().hasSuffix(".png")
+        if single && !grid && request.latents == nil && count > 1 {
+            throw ValidationError("\(count) samples and --out is one .png file: add --grid, or give a folder")
         }
-        let total = styles.shape[0]
-        var truncationLatent: Tensor<Float>? = nil
-        if truncation < 1 && g.latentAverage == nil {
-            var rng = SeededGenerator(seed: seed &+ 0x5EED)
-            truncationLatent = g.meanLatent(count: truncationMean, using: &rng)
-        }
-        var noiseMaps: [Tensor<Float>]? = nil
-        if let noise {
-            let ckpt = try Checkpoint.open(URL(fileURLWithPath: noise))
-            noiseMaps = try (0..<g.config.noiseCount).map { try ckpt.floatTensor(at: "noise_\($0)") }
-        }
-        // Generate in batches; random noise is drawn per sample, so the batch size never changes the output.
-        var images: [RGBImage] = []
-        var outputs: [Tensor<Float>] = []
-        var start = 0
-        while start < total {
-            let end = min(total, start + batch)
-            let part = styles.slice(axis: 0, start, end)
-            let source: GeneratorNoise
-            if var maps = noiseMaps {
-                maps = maps.map { $0.shape[0] == 1 ? $0 : $0.slice(axis: 0, start, end) }
-                source = .given(maps)
-            } else {
-                switch noiseMode {
-                case .random:
-                    let perSample = try (start..<end).map { try g.noise(.random(seed: seed &+ 1 &+ UInt64($0)), batch: 1) }
-                    source = .given((0..<g.config.noiseCount).map { i in Tensor.concat(perSample.map { $0[i] }, axis: 0) })
-                case .const: source = .stored
-                case .zero: source = .zero
-                }
-            }
-            let image = try withoutGradients {
-                try g([part], inputIsLatent: isLatent, noise: source, truncation: truncation, truncationLatent: truncationLatent).image
-            }
-            images += ImageTensors.images(image)
-            if outTensor != nil { outputs.append(image) }
-            FileHandle.standardError.write(Data("generated \(end)/\(total)\n".utf8))
-            start = end
-        }
-        // Outputs.
+        let (images, tensor) = try Jobs.generate(request) { e in FileHandle.standardError.write(Data("generated \(e.done)/\(e.total)\n".utf8)) }
         let outURL = URL(fileURLWithPath: out)
-        if out.lowercased().hasSuffix(".png") {
+        if single {
             guard grid || images.count == 1 else {
                 throw ValidationError("\(images.count) samples and --out is one .png file: add --grid, or give a folder")
             }
-            try PNGCodec.write(grid ? ImageTensors.grid(images) : images[0], to: outURL)
+            try PNGCodec.encode(grid ? ImageTensors.grid(images) : images[0]).write(to: outURL, options: .atomic)
             print("wrote \(out)")
         } else {
             try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
             for (i, img) in images.enumerated() {
-                try PNGCodec.write(img, to: outURL.appendingPathComponent(String(format: "%06d.png", i)))
+                try PNGCodec.encode(img).write(to: outURL.appendingPathComponent(String(format: "%06d.png", i)), options: .atomic)
             }
-            if grid { try PNGCodec.write(ImageTensors.grid(images), to: outURL.appendingPathComponent("grid.png")) }
+            if grid { try PNGCodec.encode(ImageTensors.grid(images)).write(to: outURL.appendingPathComponent("grid.png"), options: .atomic) }
             print("wrote \(images.count) image(s) to \(out)")
         }
         if let outTensor {
-            try NumPyFile.writeNpy(StoredTensor(Tensor.concat(outputs, axis: 0)), to: URL(fileURLWithPath: outTensor))
+            try NumPyFile.npyData(StoredTensor(tensor)).write(to: URL(fileURLWithPath: outTensor), options: .atomic)
             print("wrote \(outTensor)")
         }
     }

@@ -1,4 +1,4 @@
-// `voicestyle features` and `voicestyle embed`: the voice front-end and the CMPC / IR-SE50 encoders.
+// `voicestyle features` (Jobs.features) and `voicestyle embed` (Jobs.embed): the voice front-end and the CMPC / IR-SE50 encoders.
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -26,12 +26,10 @@ struct FeaturesCommand: ParsableCommand {
     var crop: Int?
 
     func run() throws {
-        var frontEnd = VoiceFrontEnd()
-        frontEnd.skipVAD = noVAD
-        frontEnd.cropFrames = crop
-        let wave = try Waveform.read(URL(fileURLWithPath: voice))
-        let t = try frontEnd.features(wave, file: voice)
-        try NumPyFile.writeNpy(StoredTensor(t), to: URL(fileURLWithPath: out))
+        var request = FeaturesRequest(voice: voice)
+        (request.skipVAD, request.crop) = (noVAD, crop)
+        let t = try Jobs.features(request)
+        try NumPyFile.npyData(StoredTensor(t)).write(to: URL(fileURLWithPath: out), options: .atomic)
         print("wrote \(out): shape \(t.shape)")
     }
 }
@@ -70,51 +68,13 @@ struct EmbedCommand: ParsableCommand {
 
     func validate() throws {
         guard (cmpc == nil) != (identity == nil) else { throw ValidationError("give exactly one of --cmpc and --identity") }
-        let inputs = [voice, voiceFeatures, face].compactMap { $0 }.count
-        guard inputs == 1 else { throw ValidationError("give exactly one of --voice, --voice-features and --face") }
-        if identity != nil && face == nil { throw ValidationError("--identity embeds faces: give --face") }
-    }
-
-    /// A face input: a ready .npy batch, or an image preprocessed by `prepare`.
-    private func faceInput(_ path: String, prepare: (RGBImage) -> Tensor<Float>) throws -> (tensor: Tensor<Float>, raw: Bool) {
-        if path.lowercased().hasSuffix(".npy") {
-            let t = try NumPyFile.readNpy(URL(fileURLWithPath: path)).tensor(Float.self)
-            guard t.rank == 4, t.shape[1] == 3 else { throw ValidationError("\(path) has shape \(t.shape); a face .npy is (N, 3, H, W) in [-1, 1]") }
-            return (t, true)
-        }
-        let img = try ImageFile.read(URL(fileURLWithPath: path))
-        let t = prepare(img)
-        return (t.reshaped([1] + t.shape), false)
     }
 
     func run() throws {
-        let embedding: Tensor<Float>
-        if let identity {
-            let net = try IRSE50(stateDict: StateDict(Checkpoint.open(URL(fileURLWithPath: identity))))
-            let (x, _) = try faceInput(face!) { FacePreprocessing.projector($0, size: 256) }
-            embedding = withoutGradients {
-                x.shape[2] == 112 && x.shape[3] == 112 ? net(x) : IdentityLoss(network: net).features(x)
-            }
-        } else {
-            let model = try CMPCModel(stateDict: StateDict(Checkpoint.open(URL(fileURLWithPath: cmpc!)), path: "model"))
-            if let face {
-                let (x, _) = try faceInput(face) { FacePreprocessing.cmpc($0) }
-                embedding = withoutGradients { model.face(x) }
-            } else {
-                var x: Tensor<Float>
-                if let voice {
-                    x = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: voice)), file: voice)
-                } else {
-                    x = try NumPyFile.readNpy(URL(fileURLWithPath: voiceFeatures!)).tensor(Float.self)
-                }
-                if x.rank == 3 { x = x.reshaped([1] + x.shape) }
-                guard x.rank == 4, x.shape[1] == 1, x.shape[2] == 64 else {
-                    throw ValidationError("voice features of shape \(x.shape): expected (1, 64, T) or (N, 1, 64, T)")
-                }
-                embedding = withoutGradients { model.voice(x) }
-            }
-        }
-        try NumPyFile.writeNpy(StoredTensor(embedding), to: URL(fileURLWithPath: out))
+        var request = cmpc.map { EmbedRequest(model: .cmpc, checkpoint: $0) } ?? EmbedRequest(model: .identity, checkpoint: identity ?? "")
+        (request.voice, request.voiceFeatures, request.face) = (voice, voiceFeatures, face)
+        let embedding = try Jobs.embed(request)
+        try NumPyFile.npyData(StoredTensor(embedding)).write(to: URL(fileURLWithPath: out), options: .atomic)
         print("wrote \(out): shape \(embedding.shape)")
     }
 }

@@ -29,6 +29,13 @@ private func settings(steps: Int = 3) -> PrototypeInversionSettings {
     return s
 }
 
+private func invertRequest(_ index: String) -> InvertPrototypesRequest {
+    var r = InvertPrototypesRequest(index: index)
+    r.settings = settings()
+    r.models = Demo.models
+    return r
+}
+
 private func infer(_ index: String, loader: ModelLoader, k: Int = 3) throws -> InferenceResult {
     var r = InferRequest(voice: try Demo.voices[0].path, index: index)
     r.models = Demo.models
@@ -44,9 +51,7 @@ struct LatentCacheTests {
     @Test("index invert then infer: every prototype comes from the cache")
     func invertThenInfer() throws {
         let (loader, index) = try demoIndex()
-        var inv = InvertPrototypesRequest(index: index)
-        inv.settings = settings()
-        inv.models = Demo.models
+        let inv = invertRequest(index)
         let first = try Jobs.invertPrototypes(inv, models: loader)
         #expect(first.inverted == 12 && first.cached == 0)
         let result = try infer(index, loader: loader)
@@ -63,9 +68,7 @@ struct LatentCacheTests {
         let result = try infer(index, loader: loader)
         #expect(result.report.prototypes.allSatisfy { $0.latentSource == .inverted })
         let used = Set(result.report.prototypes.map(\.path))
-        var inv = InvertPrototypesRequest(index: index)
-        inv.settings = settings()
-        inv.models = Demo.models
+        let inv = invertRequest(index)
         let report = try Jobs.invertPrototypes(inv, models: loader)
         #expect(report.cached == 3 && report.inverted == 9)
         #expect(Set(report.prototypes.filter { $0.latentSource == .cache }.map(\.path)) == used)
@@ -82,9 +85,7 @@ struct LatentCacheTests {
     @Test("another generator, W+ or other steps: the cached latent is not reused")
     func keyMismatch() throws {
         let (loader, index) = try demoIndex()
-        var inv = InvertPrototypesRequest(index: index)
-        inv.settings = settings()
-        inv.models = Demo.models
+        var inv = invertRequest(index)
         inv.paths = ["Freida_Pinto/00000002.jpg"]
         #expect(try Jobs.invertPrototypes(inv, models: loader).inverted == 1)
         #expect(try Jobs.invertPrototypes(inv, models: loader).cached == 1)

@@ -1,0 +1,102 @@
+// Follows rosinality/stylegan2-pytorch generate.py (random z → g_ema → make_image) as a job: images for
+// random or given latents, batched without changing any output.
+import Foundation
+import VoiceStyleCheckpoints
+import VoiceStyleEngine
+import VoiceStyleImaging
+import VoiceStyleModels
+
+/// `generate`: faces from a StyleGAN2 checkpoint.
+public struct GenerateRequest: Codable, Sendable, Equatable {
+    public enum Latents: String, Codable, Sendable { case z, w, wPlus }
+    public enum NoiseMode: String, Codable, Sendable, CaseIterable { case random, const, zero }
+    public var checkpoint: String
+    /// Seed of random z and random noise maps.
+    public var seed: UInt64 = 0
+    /// Random samples (when no latents file is given).
+    public var count = 1
+    /// A .npy of latents ([B, D] for z and W, [B, n_latent, D] for W+) and which kind they are.
+    public var latents: String?
+    public var latentKind = Latents.z
+    /// Truncation ψ (1 = none) towards the checkpoint's latent_avg, else the mean of `truncationMean` mapped z.
+    public var truncation: Float = 1
+    public var truncationMean = 4096
+    /// Noise maps (.npz or .safetensors with noise_0 …), else `noiseMode`.
+    public var noise: String?
+    public var noiseMode = NoiseMode.random
+    /// Samples generated together (memory grows with it; outputs never depend on it).
+    public var batch = 4
+    /// Learning-rate multiplier of the mapping network (not stored in checkpoints).
+    public var lrMLP: Float = 0.01
+
+    public init(checkpoint: String) { self.checkpoint = checkpoint }
+
+    public func validate() throws {
+        try Check.file("--checkpoint", checkpoint)
+        try Check.range("--count", count, 1...100_000)
+        try Check.range("--batch", batch, 1...1024)
+        guard truncation.isFinite, truncation > 0, truncation <= 1 else { throw JobError("--truncation must be in (0, 1] (got \(truncation))") }
+        if noise != nil && noiseMode != .random { throw JobError("give either --noise or --noise-mode, not both") }
+        if let latents { try Check.file("--\(latentKind == .wPlus ? "w-plus" : latentKind.rawValue)", latents) }
+        if let noise { try Check.file("--noise", noise) }
+    }
+}
+
+extension Jobs {
+    /// Generates images [B, 3, S, S] for the request; random noise is drawn per sample (seed + 1 + sample), so the
+    /// batch size never changes an output.
+    public static func generate(_ request: GenerateRequest, progress: JobProgress = { _ in }) throws -> (images: [RGBImage], tensor: Tensor<Float>) {
+        try request.validate()
+        let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(URL(fileURLWithPath: request.checkpoint)), lrMLP: request.lrMLP)
+        let d = g.config.styleDim, n = g.config.latentCount
+        var styles: Tensor<Float>
+        if let path = request.latents {
+            styles = try NumPyFile.readNpy(URL(fileURLWithPath: path)).tensor(Float.self)
+            let plus = request.latentKind == .wPlus
+            guard plus ? (styles.rank == 3 && styles.shape[1] == n && styles.shape[2] == d) : (styles.rank == 2 && styles.shape[1] == d),
+                  styles.shape[0] >= 1 else {
+                throw JobError("\(path) has shape \(styles.shape); expected " + (plus ? "[B ≥ 1, \(n), \(d)]" : "[B ≥ 1, \(d)]"))
+            }
+        } else {
+            var rng = SeededGenerator(seed: request.seed)
+            styles = Tensor.randomNormal([request.count, d], using: &rng)
+        }
+        let isLatent = request.latents != nil && request.latentKind != .z
+        var truncationLatent: Tensor<Float>? = nil
+        if request.truncation < 1 && g.latentAverage == nil {
+            var rng = SeededGenerator(seed: request.seed &+ 0x5EED)
+            truncationLatent = g.meanLatent(count: request.truncationMean, using: &rng)
+        }
+        let noiseMaps = try request.noise.map { path in
+            let ckpt = try Checkpoint.open(URL(fileURLWithPath: path))
+            return try (0..<g.config.noiseCount).map { try ckpt.floatTensor(at: "noise_\($0)") }
+        }
+        let total = styles.shape[0]
+        var images: [RGBImage] = [], outputs: [Tensor<Float>] = []
+        var start = 0
+        while start < total {
+            let end = min(total, start + request.batch)
+            let source: GeneratorNoise
+            if let maps = noiseMaps {
+                source = .given(maps.map { $0.shape[0] == 1 ? $0 : $0.slice(axis: 0, start, end) })
+            } else {
+                switch request.noiseMode {
+                case .random:
+                    let perSample = try (start..<end).map { try g.noise(.random(seed: request.seed &+ 1 &+ UInt64($0)), batch: 1) }
+                    source = .given((0..<g.config.noiseCount).map { i in Tensor.concat(perSample.map { $0[i] }, axis: 0) })
+                case .const: source = .stored
+                case .zero: source = .zero
+                }
+            }
+            let part = styles.slice(axis: 0, start, end)
+            let image = try withoutGradients {
+                try g([part], inputIsLatent: isLatent, noise: source, truncation: request.truncation, truncationLatent: truncationLatent).image
+            }
+            images += ImageTensors.images(image)
+            outputs.append(image)
+            progress(JobEvent(stage: "generate", done: end, total: total))
+            start = end
+        }
+        return (images, Tensor.concat(outputs, axis: 0))
+    }
+}
