@@ -90,3 +90,15 @@ public func decodeReport<T: Decodable>(_ type: T.Type, from data: Data) throws -
 
 /// The package version, printed by `voicestyle --version` and written into reports.
 public let voiceStyleVersion = "0.2.0"
+
+/// One plain sentence for any error: our own errors' descriptions; Foundation file errors as "PATH: what went
+/// wrong"; other system errors by their localized description (never a domain and code).
+public func plainMessage(_ error: Error) -> String {
+    let ns = error as NSError
+    if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain {
+        let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        let what = (ns.userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription ?? ns.localizedDescription
+        return path.map { "\($0): \(what)" } ?? what
+    }
+    return "\(error)"
+}

@@ -17,5 +17,21 @@ struct VoiceStyleCommand: ParsableCommand {
                       FeaturesCommand.self, EmbedCommand.self, ModelsCommand.self, DoctorCommand.self, CheckpointCommand.self])
 }
 
+/// Runs the command line: usage errors print the usage and exit 64; errors of the work itself print one plain
+/// sentence (`plainMessage`) on its own line on standard error and exit 1.
+func runCommandLine() -> Never {
+    var command: ParsableCommand
+    do { command = try VoiceStyleCommand.parseAsRoot() } catch { VoiceStyleCommand.exit(withError: error) }
+    do {
+        try command.run()
+        VoiceStyleCommand.exit()
+    } catch let e where e is ValidationError || e is ExitCode || e is CleanExit {
+        VoiceStyleCommand.exit(withError: e)
+    } catch {
+        FileHandle.standardError.write(Data("\nerror: \(plainMessage(error))\n".utf8))
+        Foundation.exit(1)
+    }
+}
+
 restartWithBLASThreadTimeout()
-VoiceStyleCommand.main()
+runCommandLine()
