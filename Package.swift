@@ -2,15 +2,19 @@
 // voicestyle: guess the face of an unseen person from their voice (a native re-implementation of audio-visual/voicestyle).
 import PackageDescription
 
-/// Release-only code-generation flags (measured in ../shared/docs/PLATFORM.md §5):
-/// `-Ounchecked` (2× on index-heavy loops), exclusivity checks off (class-based tape), cross-module
-/// optimisation (generic kernels called from other modules are otherwise unspecialised, 28× slower) and
-/// `haswell` (AVX2 + FMA = x86-64-v3; never AVX-512, so the binary runs on any x86-64-v3 machine).
-let releaseFlags: [SwiftSetting] = [
+/// Release-only code-generation flags (measured in ../shared/docs/PLATFORM.md §5). The numeric kernels (the
+/// engine) build with `-Ounchecked` (2× on index-heavy loops) and exclusivity checks off (class-based tape);
+/// everything else (parsers, loaders, models, index, jobs, front-ends) keeps Swift's bounds, overflow and
+/// exclusivity checks. All use cross-module optimisation (generic kernels called from other modules are
+/// otherwise unspecialised, 28× slower) and `haswell` (AVX2 + FMA = x86-64-v3; never AVX-512, so the binary
+/// runs on any x86-64-v3 machine).
+let kernelFlags: [SwiftSetting] = [
     .unsafeFlags([
-        "-Ounchecked", "-enforce-exclusivity=unchecked", "-cross-module-optimization",
-        "-target-cpu", "haswell",
+        "-Ounchecked", "-enforce-exclusivity=unchecked", "-cross-module-optimization", "-target-cpu", "haswell",
     ], .when(configuration: .release)),
+]
+let releaseFlags: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization", "-target-cpu", "haswell"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -40,7 +44,7 @@ let package = Package(
         .target(
             name: "VoiceStyleEngine",
             dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
-            swiftSettings: releaseFlags),
+            swiftSettings: kernelFlags),
         // Checkpoint formats: PyTorch (zip + legacy pickle), safetensors, NumPy.
         .target(
             name: "VoiceStyleCheckpoints",

@@ -11,6 +11,7 @@ public enum AudioError: Error, CustomStringConvertible, Equatable {
     case empty(file: String)
     case noSpeech(file: String)
     case resampling(file: String, reason: String)
+    case invalid(file: String, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +19,7 @@ public enum AudioError: Error, CustomStringConvertible, Equatable {
         case let .empty(f): "\(f) holds no audio samples"
         case let .noSpeech(f): "no speech detected in \(f)"
         case let .resampling(f, r): "cannot resample \(f) to 16 kHz: \(r)"
+        case let .invalid(f, r): "the audio file \(f) \(r)"
         }
     }
 }
@@ -36,17 +38,42 @@ public struct Waveform: Sendable {
         self.sourceChannels = sourceChannels
     }
 
+    /// Sample rates accepted (Hz): telephone 4 kHz up to 384 kHz studio audio.
+    public static let rates = 4_000...384_000
+    /// Longest clip accepted, in seconds (a voice needs seconds; longer input is almost surely a mistake).
+    public static let maxSeconds = 600.0
+    /// Shortest clip accepted, in seconds (one 25 ms analysis window of speech is not a voice).
+    public static let minSeconds = 0.1
+
     /// Reads any format libsndfile supports. 16 kHz mono 16-bit PCM is taken bit for bit; anything else is
     /// mixed to mono (channel mean), resampled with soxr (high quality) and rounded to 16-bit units.
+    /// Refused before decoding: rates outside `rates`, more than 64 channels, clips longer than `maxSeconds`
+    /// or shorter than `minSeconds`; after decoding: NaN or infinite samples.
     public static func read(_ url: URL) throws -> Waveform {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue else {
+            throw AudioError.unreadable(file: url.path, reason: isDir.boolValue ? "it is a folder" : "no such file")
+        }
         var info = SF_INFO()
         guard let file = sf_open(url.path, Int32(SFM_READ), &info) else {
-            throw AudioError.unreadable(file: url.path, reason: String(cString: sf_strerror(nil)))
+            let why = String(cString: sf_strerror(nil))
+            throw AudioError.unreadable(file: url.path, reason: why.contains("SF_INFO") || why.contains("nrecognised") || why.contains("nrecognized")
+                                        ? "not an audio format libsndfile reads (WAV, FLAC, OGG/Vorbis, Opus, MP3, …)" : why)
         }
         defer { sf_close(file) }
         let frames = Int(info.frames), channels = Int(info.channels), rate = Int(info.samplerate)
-        guard frames > 0, channels > 0, rate > 0 else { throw AudioError.empty(file: url.path) }
-        guard frames < 1 << 31 else { throw AudioError.unreadable(file: url.path, reason: "absurd length \(frames)") }
+        guard frames > 0, channels > 0 else { throw AudioError.empty(file: url.path) }
+        guard rates.contains(rate) else {
+            throw AudioError.invalid(file: url.path, reason: "declares a sample rate of \(rate) Hz; accepted are \(rates.lowerBound)–\(rates.upperBound) Hz")
+        }
+        guard channels <= 64 else { throw AudioError.invalid(file: url.path, reason: "declares \(channels) channels; at most 64 are accepted") }
+        let seconds = Double(frames) / Double(rate)
+        guard seconds <= maxSeconds else {
+            throw AudioError.invalid(file: url.path, reason: String(format: "lasts %.0f s; at most %.0f s are accepted (cut the clip)", seconds, maxSeconds))
+        }
+        guard seconds >= minSeconds else {
+            throw AudioError.invalid(file: url.path, reason: String(format: "lasts %.3f s; at least %.1f s of speech are needed", seconds, minSeconds))
+        }
         let subtype = info.format & Int32(SF_FORMAT_SUBMASK)
         if channels == 1 && rate == rate16k && subtype == Int32(SF_FORMAT_PCM_16) {
             var samples = [Int16](repeating: 0, count: frames)
@@ -57,6 +84,9 @@ public struct Waveform: Sendable {
         var interleaved = [Float](repeating: 0, count: frames * channels)
         let n = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(file, $0.baseAddress, sf_count_t(frames)) })
         try checkRead(file, read: n, expected: frames, path: url.path)
+        guard interleaved.prefix(n * channels).allSatisfy(\.isFinite) else {
+            throw AudioError.invalid(file: url.path, reason: "holds NaN or infinite samples (a damaged float recording)")
+        }
         var mono = [Float](repeating: 0, count: n)
         for i in 0..<n {
             var acc: Float = 0

@@ -80,6 +80,26 @@ struct Unpickler {
     /// Offset just past the STOP opcode after `load()`.
     var endOffset: Int { pos }
 
+    /// `load()` converted to the public value tree; whatever the machine built is then taken apart without
+    /// recursion (`PickleObject.dismantle`), so a pickle nested 50,000 deep is an error, not a stack overflow.
+    mutating func loadValue() throws -> CheckpointValue { let name = file; return try withLoaded { try $0.value(file: name) } }
+
+    /// Runs `body` on `load()`'s result, then dismantles everything the machine built (also when either throws).
+    mutating func withLoaded<T>(_ body: (PickleObject) throws -> T) throws -> T {
+        var built: [PickleObject] = []
+        defer { releaseAll(built) }
+        let root = try load()
+        built.append(root)
+        return try body(root)
+    }
+
+    /// Dismantles `extra`, the stack and the memo (call once the machine's objects are no longer needed).
+    mutating func releaseAll(_ extra: [PickleObject] = []) {
+        PickleObject.dismantle(extra + stack + Array(memo.values))
+        stack = []
+        memo = [:]
+    }
+
     private func corrupt(_ r: String) -> CheckpointError { .corrupt(file: file, reason: "pickle: \(r)") }
 
     private mutating func byte() throws -> UInt8 {
@@ -363,6 +383,21 @@ struct Unpickler {
 }
 
 extension PickleObject {
+    /// Takes a tree apart with an explicit work list (children are held by the list before their parent is
+    /// emptied), so that freeing it never recurses however deep it is nested; shared and cyclic parts are fine.
+    static func dismantle(_ roots: [PickleObject]) {
+        var work = roots
+        while let v = work.popLast() {
+            switch v {
+            case let .list(l): work += l.items; l.items = []
+            case let .tuple(t): work += t
+            case let .dict(d): for (k, x) in d.items { work.append(k); work.append(x) }; d.items = []
+            case let .object(o): if let st = o.state { work.append(st) }; o.state = nil
+            default: break
+            }
+        }
+    }
+
     /// Converts the machine's result into the public value tree (depth-limited: cycles are an error).
     func value(file: String, depth: Int = 0) throws -> CheckpointValue {
         guard depth < 256 else { throw CheckpointError.corrupt(file: file, reason: "pickle: nesting deeper than 256 (a cycle?)") }

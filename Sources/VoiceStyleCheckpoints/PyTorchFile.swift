@@ -38,27 +38,30 @@ public enum PyTorchFile {
             return try zip.contents(of: e)
         }
         var vm = Unpickler(try zip.contents(of: pkl), file: file, resolver: resolver)
-        return try vm.load().value(file: file)
+        return try vm.loadValue()
     }
 
     /// Reads a legacy-format file (PyTorch < 1.6, or `_use_new_zipfile_serialization=False`).
     static func readLegacy(_ data: Data, file: String) throws -> CheckpointValue {
         let plain = PlainResolver(file: file)
         var vm = Unpickler(data, file: file, resolver: plain)
-        let magic = try vm.load()
-        let magicText: String? = { if case let .bigInt(s) = magic { return s }; if case let .int(i) = magic { return String(i) }; return nil }()
+        let magicText: String? = try vm.withLoaded { magic in
+            if case let .bigInt(s) = magic { return s }; if case let .int(i) = magic { return String(i) }; return nil
+        }
         guard magicText == legacyMagic else {
             throw CheckpointError.unknownFormat(file: file, reason: "a pickle without PyTorch's magic number")
         }
         var vm2 = Unpickler(data, start: vm.endOffset, file: file, resolver: plain)
-        guard case let .int(proto) = try vm2.load(), proto == 1001 else {
+        guard case let .int(proto) = try vm2.withLoaded({ $0 }), proto == 1001 else {
             throw CheckpointError.corrupt(file: file, reason: "unsupported legacy protocol version")
         }
         var vm3 = Unpickler(data, start: vm2.endOffset, file: file, resolver: plain)
         var bigEndian = false
-        if case let .dict(info) = try vm3.load(), let le = info.items.first(where: { if case .string("little_endian") = $0.0 { return true }; return false })?.1,
-           case let .bool(little) = le {
-            bigEndian = !little
+        try vm3.withLoaded { header in
+            if case let .dict(info) = header, let le = info.items.first(where: { if case .string("little_endian") = $0.0 { return true }; return false })?.1,
+               case let .bool(little) = le {
+                bigEndian = !little
+            }
         }
         // The main pickle refers to storages whose bytes follow it: collect them, then read them.
         var blobs: [String: Data] = [:]
@@ -67,11 +70,18 @@ public enum PyTorchFile {
             return b
         }
         var main = Unpickler(data, start: vm3.endOffset, file: file, resolver: resolver)
-        let root = try main.load()
+        var root: [PickleObject] = []
+        defer { main.releaseAll(root) }
+        root.append(try main.load())
         var keysVM = Unpickler(data, start: main.endOffset, file: file, resolver: plain)
-        guard case let .list(keyList) = try keysVM.load() else { throw CheckpointError.corrupt(file: file, reason: "storage key list missing") }
+        let keyItems: [PickleObject] = try keysVM.withLoaded { keys in
+            guard case let .list(keyList) = keys, keyList.items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
+                throw CheckpointError.corrupt(file: file, reason: "storage key list missing")
+            }
+            return keyList.items
+        }
         var p = keysVM.endOffset
-        for item in keyList.items {
+        for item in keyItems {
             guard case let .string(key) = item, let dtype = resolver.dtypes[key] else {
                 throw CheckpointError.corrupt(file: file, reason: "storage key list names an unknown storage")
             }
@@ -86,7 +96,7 @@ public enum PyTorchFile {
             blobs[key] = data[(data.startIndex + p)..<(data.startIndex + p + n)]
             p += n
         }
-        return try root.value(file: file)
+        return try root[0].value(file: file)
     }
 }
 

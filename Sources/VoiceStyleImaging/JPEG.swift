@@ -3,8 +3,10 @@ import CTurboJPEG
 import Foundation
 
 public enum JPEGCodec {
-    /// Decodes JPEG bytes to RGB (grey and CMYK are converted by libjpeg-turbo), applying the EXIF
-    /// orientation tag unless `applyOrientation` is false.
+    /// Decodes JPEG bytes to RGB (grey by libjpeg-turbo; CMYK/YCCK as Pillow converts Adobe's inverted CMYK:
+    /// R = max(0, C + K − 255) on the stored values), applying the EXIF orientation tag unless
+    /// `applyOrientation` is false. Truncated files are refused as Pillow refuses them ("image file is
+    /// truncated"), and so are images over `maxImagePixels`.
     public static func decode(_ data: Data, file: String = "<memory>", applyOrientation: Bool = true) throws -> RGBImage {
         guard let h = tjInitDecompress() else { throw ImageError.unreadable(file: file, reason: "TurboJPEG could not start") }
         defer { tjDestroy(h) }
@@ -13,17 +15,33 @@ public enum JPEGCodec {
             tjDecompressHeader3(h, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), &w, &ht, &sub, &cs)
         }
         guard ok == 0 else { throw ImageError.unreadable(file: file, reason: String(cString: tjGetErrorStr2(h))) }
-        guard w > 0, ht > 0, Int(w) * Int(ht) <= 1 << 28 else { throw ImageError.unreadable(file: file, reason: "absurd size \(w)×\(ht)") }
-        var pixels = [UInt8](repeating: 0, count: Int(w) * Int(ht) * 3)
+        guard w > 0, ht > 0, Int(w) * Int(ht) <= maxImagePixels else {
+            throw ImageError.unreadable(file: file, reason: "its size \(w)×\(ht) is over the limit of \(maxImagePixels / 1_000_000) megapixels")
+        }
+        let cmyk = cs == Int32(TJCS_CMYK.rawValue) || cs == Int32(TJCS_YCCK.rawValue)
+        let channels = cmyk ? 4 : 3
+        var pixels = [UInt8](repeating: 0, count: Int(w) * Int(ht) * channels)
         let done = data.withUnsafeBytes { raw in
             pixels.withUnsafeMutableBytes { dst in
                 tjDecompress2(h, raw.bindMemory(to: UInt8.self).baseAddress, UInt(raw.count), dst.bindMemory(to: UInt8.self).baseAddress,
-                              w, 0, ht, Int32(TJPF_RGB.rawValue), 0)
+                              w, 0, ht, Int32((cmyk ? TJPF_CMYK : TJPF_RGB).rawValue), 0)
             }
         }
-        // A warning (e.g. a truncated but displayable file) still yields pixels; an error does not.
-        if done != 0 && tjGetErrorCode(h) == Int32(TJERR_FATAL.rawValue) {
-            throw ImageError.unreadable(file: file, reason: String(cString: tjGetErrorStr2(h)))
+        if done != 0 {
+            let message = String(cString: tjGetErrorStr2(h))
+            // Warnings about stray bytes still give the whole picture (Pillow accepts them); a premature end does not.
+            if tjGetErrorCode(h) == Int32(TJERR_FATAL.rawValue) || message.contains("Premature end") {
+                throw ImageError.unreadable(file: file, reason: message.contains("Premature end") ? "the file is truncated (\(message))" : message)
+            }
+        }
+        if cmyk {
+            let n = Int(w) * Int(ht)
+            var rgb = [UInt8](repeating: 0, count: n * 3)
+            for i in 0..<n {
+                let k = Int(pixels[4 * i + 3])
+                for c in 0..<3 { rgb[3 * i + c] = UInt8(max(0, Int(pixels[4 * i + c]) + k - 255)) }
+            }
+            pixels = rgb
         }
         let image = RGBImage(width: Int(w), height: Int(ht), pixels: pixels)
         return applyOrientation ? image.oriented(exifOrientation(data)) : image

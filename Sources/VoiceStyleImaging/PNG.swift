@@ -21,6 +21,10 @@ public struct RGBImage: Sendable, Equatable {
 }
 
 /// Why an image could not be read or written.
+/// The largest image decoded (pixels): bounds the memory a crafted "decompression bomb" header can ask for
+/// (Pillow's default limit is 89.5 megapixels; this is 100).
+public let maxImagePixels = 100_000_000
+
 public enum ImageError: Error, CustomStringConvertible, Equatable {
     case unreadable(file: String, reason: String)
     case unwritable(file: String, reason: String)
@@ -71,7 +75,9 @@ public enum PNGCodec {
         defer { png_image_free(&png) }
         png.format = UInt32(PNG_FORMAT_RGB)
         let w = Int(png.width), h = Int(png.height)
-        guard w > 0, h > 0, w <= 1 << 15, h <= 1 << 15 else { throw ImageError.unreadable(file: file, reason: "absurd size \(w)×\(h)") }
+        guard w > 0, h > 0, w * h <= maxImagePixels else {
+            throw ImageError.unreadable(file: file, reason: "its size \(w)×\(h) is over the limit of \(maxImagePixels / 1_000_000) megapixels")
+        }
         var pixels = [UInt8](repeating: 0, count: w * h * 3)
         var black = png_color(red: 0, green: 0, blue: 0)
         let done = data.withUnsafeBytes { _ in

@@ -61,6 +61,7 @@ extension Jobs {
             var rng = SeededGenerator(seed: request.seed)
             styles = Tensor.randomNormal([request.count, d], using: &rng)
         }
+        guard styles.buffer.allSatisfy(\.isFinite) else { throw JobError("\(request.latents ?? "the latents") hold NaN or infinite values") }
         let isLatent = request.latents != nil && request.latentKind != .z
         var truncationLatent: Tensor<Float>? = nil
         if request.truncation < 1 && g.latentAverage == nil {
@@ -91,6 +92,9 @@ extension Jobs {
             let part = styles.slice(axis: 0, start, end)
             let image = try withoutGradients {
                 try g([part], inputIsLatent: isLatent, noise: source, truncation: request.truncation, truncationLatent: truncationLatent).image
+            }
+            guard image.buffer.allSatisfy(\.isFinite) else {
+                throw JobError("the generator \(request.checkpoint) produced NaN or infinite pixels (are its weights finite?)")
             }
             images += ImageTensors.images(image)
             outputs.append(image)

@@ -168,6 +168,24 @@ struct HostileInputTests {
         }
     }
 
+    @Test("pickles nested 50,000 deep (lists, tuples, dicts) are an error, not a stack overflow, in every pickle of both containers")
+    func deepNesting() throws {
+        let n = 50_000
+        // N empty lists, then N−1 APPENDs: [[[…]]]; an empty tuple wrapped N times by TUPLE1: (((…),),).
+        var lists = Data([0x80, 0x02]); lists.append(Data(repeating: 0x5D, count: n)); lists.append(Data(repeating: 0x61, count: n - 1)); lists.append(0x2E)
+        var tuples = Data([0x80, 0x02, 0x29])
+        for _ in 0..<n { tuples.append(0x85) }; tuples.append(0x2E)
+        let legacy = try Data(contentsOf: local("g_ema_state_dict_legacy.pt"))
+        for deep in [lists, tuples] {
+            #expect(throws: CheckpointError.self) { _ = try Checkpoint.parse(deep, file: "deep.pt") }
+            var file = legacy.prefix(Self.pickleEnd(legacy, count: 3))
+            file.append(deep)
+            #expect(throws: CheckpointError.self) { _ = try Checkpoint.parse(file, file: "deep.pt") }
+            let zip = Self.storedZip(["archive/data.pkl": deep, "archive/byteorder": Data("little".utf8)])
+            #expect(throws: CheckpointError.self) { _ = try Checkpoint.parse(zip, file: "deep.pt") }
+        }
+    }
+
     @Test("allowed functions cannot smuggle a forbidden callee")
     func smuggling() {
         // _rebuild_from_type_v2(<os.system>, …) never gets past GLOBAL os.system.
