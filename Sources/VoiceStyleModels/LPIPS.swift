@@ -29,7 +29,7 @@ public final class LPIPS {
         return w
     }
 
-    private static func specs(_ widths: [(Int, Int)], conv: (Int) -> String, lins: Bool, scaling: Bool) -> [ParameterSpec] {
+    static func specs(_ widths: [(Int, Int)], conv: (Int) -> String, lins: Bool, scaling: Bool) -> [ParameterSpec] {
         var s: [ParameterSpec] = []
         for (i, (o, c)) in zip(convIndices, widths) { s += [ParameterSpec(conv(i) + ".weight", [o, c, 3, 3]), ParameterSpec(conv(i) + ".bias", [o])] }
         if lins {
