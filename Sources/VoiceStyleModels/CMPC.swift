@@ -34,40 +34,36 @@ public final class ResNetEncoder {
 
     /// Every key and shape of the encoder under `prefix` (BatchNorm `num_batches_tracked` optional).
     public static func specs(prefix p: String, blocks: [Int], widths: [Int], stem: [Int]) -> [ParameterSpec] {
-        var s = [ParameterSpec(p + "conv1.weight", stem)] + FrozenBatchNorm.specs(p + "bn1", stem[0])
-        var inplanes = stem[0]
-        for (l, (n, w)) in zip(blocks, widths).enumerated() {
-            for i in 0..<n {
-                let b = "\(p)layer\(l + 1).\(i)."
-                let cin = i == 0 ? inplanes : w
-                s += [ParameterSpec(b + "conv1.weight", [w, cin, 3, 3])] + FrozenBatchNorm.specs(b + "bn1", w)
-                s += [ParameterSpec(b + "conv2.weight", [w, w, 3, 3])] + FrozenBatchNorm.specs(b + "bn2", w)
-                if i == 0 && (l > 0 || cin != w) {
-                    s += [ParameterSpec(b + "downsample.0.weight", [w, cin, 1, 1])] + FrozenBatchNorm.specs(b + "downsample.1", w)
-                }
-            }
-            inplanes = w
-        }
-        return s
+        let r = ParameterReader.recording()
+        _ = ResNetEncoder(r, prefix: p, blocks: blocks, widths: widths, stem: stem)
+        return r.specs
     }
 
-    init(_ p: [String: Tensor<Float>], prefix: String, blocks: [Int], widths: [Int]) {
-        conv1 = p[prefix + "conv1.weight"]!
-        bn1 = FrozenBatchNorm(p, prefix + "bn1")
-        inputChannels = conv1.shape[1]
-        embeddingSize = widths.last!
-        var inplanes = conv1.shape[0]
-        layers = zip(blocks, widths).enumerated().map { l, bw in
-            let (n, w) = bw
-            defer { inplanes = w }
-            return (0..<n).map { i in
+    /// The encoder under `prefix`, read from `r` (the one place its keys are spelled); `stem` is the shape
+    /// [out, in, k, k] of `conv1`.
+    init(_ r: ParameterReader, prefix: String, blocks: [Int], widths: [Int], stem: [Int]) {
+        conv1 = Conv2dWeights(r, prefix + "conv1", out: stem[0], in: stem[1], kernel: stem[2]).weight
+        bn1 = FrozenBatchNorm(r, prefix + "bn1", stem[0])
+        inputChannels = stem[1]
+        embeddingSize = widths.last ?? stem[0]
+        var inplanes = stem[0]
+        var stages: [[Block]] = []
+        for (l, (n, w)) in zip(blocks, widths).enumerated() {
+            stages.append((0..<n).map { i in
                 let b = "\(prefix)layer\(l + 1).\(i)."
-                let down = p[b + "downsample.0.weight"].map { ($0, FrozenBatchNorm(p, b + "downsample.1")) }
-                _ = inplanes
-                return Block(conv1: p[b + "conv1.weight"]!, bn1: FrozenBatchNorm(p, b + "bn1"), conv2: p[b + "conv2.weight"]!,
-                             bn2: FrozenBatchNorm(p, b + "bn2"), downsample: down, stride: (i == 0 && l > 0) ? 2 : 1)
-            }
+                let cin = i == 0 ? inplanes : w
+                let conv1 = Conv2dWeights(r, b + "conv1", out: w, in: cin, kernel: 3).weight
+                let bn1 = FrozenBatchNorm(r, b + "bn1", w)
+                let conv2 = Conv2dWeights(r, b + "conv2", out: w, in: w, kernel: 3).weight
+                let bn2 = FrozenBatchNorm(r, b + "bn2", w)
+                let down = i == 0 && (l > 0 || cin != w)
+                    ? (Conv2dWeights(r, b + "downsample.0", out: w, in: cin, kernel: 1).weight, FrozenBatchNorm(r, b + "downsample.1", w))
+                    : nil
+                return Block(conv1: conv1, bn1: bn1, conv2: conv2, bn2: bn2, downsample: down, stride: (i == 0 && l > 0) ? 2 : 1)
+            })
+            inplanes = w
         }
+        layers = stages
     }
 
     public func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
@@ -89,19 +85,34 @@ public final class CMPCModel {
     public let voice: ResNetEncoder
     public let face: ResNetEncoder
 
+    init(voice: ResNetEncoder, face: ResNetEncoder) {
+        self.voice = voice
+        self.face = face
+    }
+
     /// From the `model` entry of `model_best_256.pth.tar` (keys `voice_subnet.*`, `face_subnet.*`), strict.
-    public init(stateDict sd: StateDict) throws {
+    public convenience init(stateDict sd: StateDict) throws {
         let shapes = sd.shapes
         guard let v = ResNetEncoder.architecture(shapes, prefix: "voice_subnet."),
               let f = ResNetEncoder.architecture(shapes, prefix: "face_subnet.") else {
             throw StateDictError(model: "CMPC", file: sd.file, missing: ["voice_subnet.conv1.weight", "face_subnet.conv1.weight"].filter { shapes[$0] == nil },
                                  unexpected: [], misShaped: [])
         }
-        let specs = ResNetEncoder.specs(prefix: "voice_subnet.", blocks: v.blocks, widths: v.widths, stem: v.stem)
-            + ResNetEncoder.specs(prefix: "face_subnet.", blocks: f.blocks, widths: f.widths, stem: f.stem)
-        let p = try sd.load(specs, model: "CMPC")
-        voice = ResNetEncoder(p, prefix: "voice_subnet.", blocks: v.blocks, widths: v.widths)
-        face = ResNetEncoder(p, prefix: "face_subnet.", blocks: f.blocks, widths: f.widths)
+        let r = ParameterReader(sd)
+        self.init(voice: ResNetEncoder(r, prefix: "voice_subnet.", blocks: v.blocks, widths: v.widths, stem: v.stem),
+                  face: ResNetEncoder(r, prefix: "face_subnet.", blocks: f.blocks, widths: f.widths, stem: f.stem))
+        try r.finish(model: "CMPC")
+    }
+
+    /// A CMPC model with seeded random weights (He-normal convolutions, batch norm (1, 0, 0, 1)); the voice
+    /// stem takes 1 channel, the face stem 3, both 7×7, as the real model.
+    public static func random(blocks: [Int] = [3, 4, 6, 3], widths: [Int] = [64, 128, 256, 512], stem: Int = 64,
+                              seed: UInt64) throws -> CMPCModel {
+        let r = ParameterReader.random(seed: seed)
+        let model = CMPCModel(voice: ResNetEncoder(r, prefix: "voice_subnet.", blocks: blocks, widths: widths, stem: [stem, 1, 7, 7]),
+                              face: ResNetEncoder(r, prefix: "face_subnet.", blocks: blocks, widths: widths, stem: [stem, 3, 7, 7]))
+        try r.finish(model: "CMPC")
+        return model
     }
 
     /// voicestyle's CMPCLoss: 1 − Σ(a·f) / (‖a‖·‖f‖) per face (no epsilon), voice embedding `a` [1 or N, D]

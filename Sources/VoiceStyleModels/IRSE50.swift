@@ -7,22 +7,18 @@ public struct FrozenBatchNorm {
     public let weight: Tensor<Float>?, bias: Tensor<Float>?, mean: Tensor<Float>, variance: Tensor<Float>
     public var eps: Float = 1e-5
 
-    /// From state-dict entries `prefix.{weight,bias,running_mean,running_var}`.
-    init(_ p: [String: Tensor<Float>], _ prefix: String) {
-        weight = p["\(prefix).weight"]
-        bias = p["\(prefix).bias"]
-        mean = p["\(prefix).running_mean"]!
-        variance = p["\(prefix).running_var"]!
+    /// Reads `prefix.{weight,bias,running_mean,running_var}` of `c` channels (`num_batches_tracked`
+    /// optional: old files lack it).
+    init(_ r: ParameterReader, _ prefix: String, _ c: Int) {
+        weight = r.tensor("\(prefix).weight", [c], .constant(1))
+        bias = r.tensor("\(prefix).bias", [c], .constant(0))
+        mean = r.tensor("\(prefix).running_mean", [c], .constant(0))
+        variance = r.tensor("\(prefix).running_var", [c], .constant(1))
+        _ = r.optional("\(prefix).num_batches_tracked", [])
     }
 
     public func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
         x.batchNorm(mean: mean, variance: variance, weight: weight, bias: bias, eps: eps)
-    }
-
-    /// The state-dict keys of a BatchNorm of `c` channels (num_batches_tracked optional: old files lack it).
-    static func specs(_ prefix: String, _ c: Int) -> [ParameterSpec] {
-        [ParameterSpec("\(prefix).weight", [c]), ParameterSpec("\(prefix).bias", [c]), ParameterSpec("\(prefix).running_mean", [c]),
-         ParameterSpec("\(prefix).running_var", [c]), ParameterSpec("\(prefix).num_batches_tracked", [], optional: true)]
     }
 }
 
@@ -53,26 +49,13 @@ public final class IRSE50 {
 
     /// The state-dict keys and shapes for unit depths `depths` (one per unit) and embedding size `e`.
     public static func specs(depths: [Int], stem: Int, embedding e: Int) -> [ParameterSpec] {
-        var s = [ParameterSpec("input_layer.0.weight", [stem, 3, 3, 3])] + FrozenBatchNorm.specs("input_layer.1", stem)
-            + [ParameterSpec("input_layer.2.weight", [stem])]
-        var cin = stem
-        for (n, d) in depths.enumerated() {
-            let p = "body.\(n)"
-            s += FrozenBatchNorm.specs("\(p).res_layer.0", cin)
-            s += [ParameterSpec("\(p).res_layer.1.weight", [d, cin, 3, 3]), ParameterSpec("\(p).res_layer.2.weight", [d]),
-                  ParameterSpec("\(p).res_layer.3.weight", [d, d, 3, 3])]
-            s += FrozenBatchNorm.specs("\(p).res_layer.4", d)
-            s += [ParameterSpec("\(p).res_layer.5.fc1.weight", [d / 16, d, 1, 1]), ParameterSpec("\(p).res_layer.5.fc2.weight", [d, d / 16, 1, 1])]
-            if cin != d { s += [ParameterSpec("\(p).shortcut_layer.0.weight", [d, cin, 1, 1])] + FrozenBatchNorm.specs("\(p).shortcut_layer.1", d) }
-            cin = d
-        }
-        s += FrozenBatchNorm.specs("output_layer.0", cin)
-        s += [ParameterSpec("output_layer.3.weight", [e, cin * 49]), ParameterSpec("output_layer.3.bias", [e])]
-        s += FrozenBatchNorm.specs("output_layer.4", e)
-        return s
+        let r = ParameterReader.recording()
+        _ = IRSE50(r, depths: depths, stem: stem, embedding: e)
+        return r.specs
     }
 
-    public init(stateDict: StateDict) throws {
+    /// From a `Backbone(112, 50, 'ir_se')` state dict; depths, stem width and embedding size are inferred.
+    public convenience init(stateDict: StateDict) throws {
         let shapes = stateDict.shapes
         var depths: [Int] = []
         while let w = shapes["body.\(depths.count).res_layer.1.weight"], w.count == 4 { depths.append(w[0]) }
@@ -81,28 +64,50 @@ public final class IRSE50 {
         guard !depths.isEmpty else {
             throw StateDictError(model: "IR-SE50", file: stateDict.file, missing: ["body.0.res_layer.1.weight"], unexpected: [], misShaped: [])
         }
-        let p = try stateDict.load(IRSE50.specs(depths: depths, stem: stem, embedding: e), model: "IR-SE50")
-        inputConv = p["input_layer.0.weight"]!
-        inputBN = FrozenBatchNorm(p, "input_layer.1")
-        inputPReLU = p["input_layer.2.weight"]!
+        let r = ParameterReader(stateDict)
+        self.init(r, depths: depths, stem: stem, embedding: e)
+        try r.finish(model: "IR-SE50")
+    }
+
+    /// A backbone with seeded random weights: He-normal convolutions and linear layer, batch norm (1, 0, 0, 1),
+    /// PReLU 0.25.
+    public static func random(depths: [Int] = IRSE50.depths50, stem: Int = 64, embedding: Int = 512, seed: UInt64) throws -> IRSE50 {
+        let r = ParameterReader.random(seed: seed)
+        let model = IRSE50(r, depths: depths, stem: stem, embedding: embedding)
+        try r.finish(model: "IR-SE50")
+        return model
+    }
+
+    /// The whole network, read from `r` (the one place its keys are spelled).
+    init(_ r: ParameterReader, depths: [Int], stem: Int, embedding e: Int) {
+        inputConv = Conv2dWeights(r, "input_layer.0", out: stem, in: 3, kernel: 3).weight
+        inputBN = FrozenBatchNorm(r, "input_layer.1", stem)
+        inputPReLU = PReLU(r, "input_layer.2", stem).weight
         var cin = stem
         var us: [Unit] = []
         for (n, d) in depths.enumerated() {
             let pre = "body.\(n)"
             // A stage starts at unit 0 and wherever the width changes; its first unit has stride 2.
             let stride = (n == 0 || d != depths[n - 1]) ? 2 : 1
-            let shortcut = cin != d ? (p["\(pre).shortcut_layer.0.weight"]!, FrozenBatchNorm(p, "\(pre).shortcut_layer.1")) : nil
-            us.append(Unit(bn0: FrozenBatchNorm(p, "\(pre).res_layer.0"), conv1: p["\(pre).res_layer.1.weight"]!,
-                           prelu: p["\(pre).res_layer.2.weight"]!, conv2: p["\(pre).res_layer.3.weight"]!,
-                           bn4: FrozenBatchNorm(p, "\(pre).res_layer.4"), fc1: p["\(pre).res_layer.5.fc1.weight"]!,
-                           fc2: p["\(pre).res_layer.5.fc2.weight"]!, shortcut: shortcut, stride: stride))
+            let bn0 = FrozenBatchNorm(r, "\(pre).res_layer.0", cin)
+            let conv1 = Conv2dWeights(r, "\(pre).res_layer.1", out: d, in: cin, kernel: 3).weight
+            let prelu = PReLU(r, "\(pre).res_layer.2", d).weight
+            let conv2 = Conv2dWeights(r, "\(pre).res_layer.3", out: d, in: d, kernel: 3).weight
+            let bn4 = FrozenBatchNorm(r, "\(pre).res_layer.4", d)
+            let fc1 = Conv2dWeights(r, "\(pre).res_layer.5.fc1", out: d / 16, in: d, kernel: 1).weight
+            let fc2 = Conv2dWeights(r, "\(pre).res_layer.5.fc2", out: d, in: d / 16, kernel: 1).weight
+            let shortcut = cin != d
+                ? (Conv2dWeights(r, "\(pre).shortcut_layer.0", out: d, in: cin, kernel: 1).weight, FrozenBatchNorm(r, "\(pre).shortcut_layer.1", d))
+                : nil
+            us.append(Unit(bn0: bn0, conv1: conv1, prelu: prelu, conv2: conv2, bn4: bn4, fc1: fc1, fc2: fc2, shortcut: shortcut, stride: stride))
             cin = d
         }
         units = us
-        outputBN = FrozenBatchNorm(p, "output_layer.0")
-        linearWeight = p["output_layer.3.weight"]!
-        linearBias = p["output_layer.3.bias"]!
-        embeddingBN = FrozenBatchNorm(p, "output_layer.4")
+        outputBN = FrozenBatchNorm(r, "output_layer.0", cin)
+        let linear = Linear(r, "output_layer.3", out: e, in: cin * 49)
+        linearWeight = linear.weight
+        linearBias = linear.bias
+        embeddingBN = FrozenBatchNorm(r, "output_layer.4", e)
         embeddingSize = e
     }
 

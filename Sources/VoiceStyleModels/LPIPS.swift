@@ -12,7 +12,7 @@ public final class LPIPS {
     static let convIndices = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
     static let sliceOf = [1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
 
-    let convs: [(weight: Tensor<Float>, bias: Tensor<Float>)]
+    let convs: [Conv2dWeights]
     let lins: [Tensor<Float>]
     let shift: Tensor<Float>, scale: Tensor<Float>
 
@@ -29,55 +29,83 @@ public final class LPIPS {
         return w
     }
 
-    static func specs(_ widths: [(Int, Int)], conv: (Int) -> String, lins: Bool, scaling: Bool) -> [ParameterSpec] {
-        var s: [ParameterSpec] = []
-        for (i, (o, c)) in zip(convIndices, widths) { s += [ParameterSpec(conv(i) + ".weight", [o, c, 3, 3]), ParameterSpec(conv(i) + ".bias", [o])] }
-        if lins {
-            let chans = [widths[1].0, widths[3].0, widths[6].0, widths[9].0, widths[12].0]
-            for (k, c) in chans.enumerated() { s.append(ParameterSpec("lin\(k).model.1.weight", [1, c, 1, 1])) }
+    /// The 13 convolutions (`conv(i)` names torchvision index i), read from `r`.
+    private static func readConvs(_ r: ParameterReader, _ widths: [(Int, Int)], _ conv: (Int) -> String) -> [Conv2dWeights] {
+        zip(convIndices, widths).map { i, w in Conv2dWeights(r, conv(i), out: w.0, in: w.1, kernel: 3, bias: true) }
+    }
+
+    /// The five non-negative `linK.model.1.weight` [1, C, 1, 1] after relu1_2 … relu5_3, read from `r`.
+    private static func readLins(_ r: ParameterReader, _ widths: [(Int, Int)]) -> [Tensor<Float>] {
+        [widths[1].0, widths[3].0, widths[6].0, widths[9].0, widths[12].0].enumerated().map { k, c in
+            r.tensor("lin\(k).model.1.weight", [1, c, 1, 1], .uniform(0, 0.1))
         }
-        if scaling { s += [ParameterSpec("scaling_layer.shift", [1, 3, 1, 1], optional: true), ParameterSpec("scaling_layer.scale", [1, 3, 1, 1], optional: true)] }
-        return s
+    }
+
+    /// `features.i` of torchvision's VGG16 layout.
+    private static func vggConvName(_ i: Int) -> String { "features.\(i)" }
+
+    /// `net.sliceK.i` of lpips' own layout for torchvision index i.
+    private static func lpipsConvName(_ i: Int) -> String {
+        "net.slice\(zip(convIndices, sliceOf).first { $0.0 == i }?.1 ?? 0).\(i)"
     }
 
     /// From an `lpips.LPIPS(net='vgg')` state dict (`net.sliceK.i.*`, `linK.model.1.weight`, `scaling_layer.*`).
     public convenience init(lpipsStateDict sd: StateDict) throws {
-        let key = { (i: Int) in "net.slice\(LPIPS.sliceOf[LPIPS.convIndices.firstIndex(of: i)!]).\(i).weight" }
-        guard let w = LPIPS.widths(sd.shapes, key) else {
+        guard let w = LPIPS.widths(sd.shapes, { LPIPS.lpipsConvName($0) + ".weight" }) else {
             throw StateDictError(model: "LPIPS-VGG", file: sd.file, missing: ["net.slice1.0.weight"], unexpected: [], misShaped: [])
         }
-        let p = try sd.load(LPIPS.specs(w, conv: { "net.slice\(LPIPS.sliceOf[LPIPS.convIndices.firstIndex(of: $0)!]).\($0)" }, lins: true, scaling: true),
-                            model: "LPIPS-VGG")
-        self.init(convs: LPIPS.convIndices.map { i in
-            let k = "net.slice\(LPIPS.sliceOf[LPIPS.convIndices.firstIndex(of: i)!]).\(i)"
-            return (p[k + ".weight"]!, p[k + ".bias"]!)
-        }, lins: (0..<5).map { p["lin\($0).model.1.weight"]! }, shift: p["scaling_layer.shift"], scale: p["scaling_layer.scale"])
+        let r = ParameterReader(sd)
+        self.init(convs: LPIPS.readConvs(r, w, LPIPS.lpipsConvName), lins: LPIPS.readLins(r, w),
+                  shift: r.optional("scaling_layer.shift", [1, 3, 1, 1]), scale: r.optional("scaling_layer.scale", [1, 3, 1, 1]))
+        try r.finish(model: "LPIPS-VGG")
+    }
+
+    /// Output widths of VGG16's 13 convolutions.
+    public static let vgg16Widths = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+
+    /// Output and input widths of the 13 convolutions for output widths `widths`.
+    private static func vggWidths(_ widths: [Int]) -> [(Int, Int)] {
+        zip(widths, [3] + widths.dropLast()).map { ($0, $1) }
     }
 
     /// The keys and shapes of torchvision's VGG16 `features` (full widths 64…512) and of lpips' lin file.
     public static var vgg16Specs: (features: [ParameterSpec], lin: [ParameterSpec]) {
-        let w = [(64, 3), (64, 64), (128, 64), (128, 128), (256, 128), (256, 256), (256, 256), (512, 256), (512, 512), (512, 512),
-                 (512, 512), (512, 512), (512, 512)]
-        let all = specs(w, conv: { "features.\($0)" }, lins: true, scaling: false)
-        return (all.filter { $0.key.hasPrefix("features.") }, all.filter { $0.key.hasPrefix("lin") })
+        let w = vggWidths(vgg16Widths)
+        let features = ParameterReader.recording(), lin = ParameterReader.recording()
+        _ = readConvs(features, w, vggConvName)
+        _ = readLins(lin, w)
+        return (features.specs, lin.specs)
     }
 
     /// From torchvision's VGG16 state dict (`vgg16-397923af.pth`: `features.i.*`, plus `classifier.*` which
     /// is ignored) and lpips' `vgg.pth` lin weights (`linK.model.1.weight`).
     public convenience init(vgg: StateDict, lin: StateDict) throws {
-        guard let w = LPIPS.widths(vgg.shapes, { "features.\($0).weight" }) else {
+        guard let w = LPIPS.widths(vgg.shapes, { LPIPS.vggConvName($0) + ".weight" }) else {
             throw StateDictError(model: "VGG16 features", file: vgg.file, missing: ["features.0.weight"], unexpected: [], misShaped: [])
         }
         var features = vgg
         features.keys = vgg.keys.filter { $0.hasPrefix("features.") }
-        let pv = try features.load(LPIPS.specs(w, conv: { "features.\($0)" }, lins: false, scaling: false), model: "VGG16 features")
-        let linSpecs = LPIPS.specs(w, conv: { "features.\($0)" }, lins: true, scaling: false).filter { $0.key.hasPrefix("lin") }
-        let pl = try lin.load(linSpecs, model: "LPIPS v0.1 lin layers")
-        self.init(convs: LPIPS.convIndices.map { (pv["features.\($0).weight"]!, pv["features.\($0).bias"]!) },
-                  lins: (0..<5).map { pl["lin\($0).model.1.weight"]! }, shift: nil, scale: nil)
+        let rv = ParameterReader(features), rl = ParameterReader(lin)
+        self.init(convs: LPIPS.readConvs(rv, w, LPIPS.vggConvName), lins: LPIPS.readLins(rl, w), shift: nil, scale: nil)
+        try rv.finish(model: "VGG16 features")
+        try rl.finish(model: "LPIPS v0.1 lin layers")
     }
 
-    init(convs: [(weight: Tensor<Float>, bias: Tensor<Float>)], lins: [Tensor<Float>], shift: Tensor<Float>?, scale: Tensor<Float>?) {
+    /// LPIPS-VGG16 with seeded random weights for the 13 convolution output widths `widths`: He-normal
+    /// convolutions, biases 0, lin weights uniform in [0, 0.1), default scaling layer.
+    public static func random(widths: [Int] = LPIPS.vgg16Widths,
+                              seed: UInt64) throws -> LPIPS {
+        guard widths.count == convIndices.count else {
+            throw StateDictError(model: "LPIPS-VGG", file: "random weights", missing: [], unexpected: [],
+                                 misShaped: [("widths", [convIndices.count], [widths.count])])
+        }
+        let r = ParameterReader.random(seed: seed), w = vggWidths(widths)
+        let model = LPIPS(convs: readConvs(r, w, vggConvName), lins: readLins(r, w), shift: nil, scale: nil)
+        try r.finish(model: "LPIPS-VGG")
+        return model
+    }
+
+    init(convs: [Conv2dWeights], lins: [Tensor<Float>], shift: Tensor<Float>?, scale: Tensor<Float>?) {
         self.convs = convs
         self.lins = lins
         self.shift = shift ?? Tensor(shape: [1, 3, 1, 1], scalars: LPIPS.defaultShift)

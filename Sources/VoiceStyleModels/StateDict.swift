@@ -1,5 +1,5 @@
-// Checkpoint key checking shared by every model: each model declares the keys and shapes it expects in one
-// place; loading reports every missing, unexpected and mis-shaped key at once (torch load_state_dict(strict)).
+// Checkpoint key checking shared by every model (torch load_state_dict(strict)): models read their keys
+// through ParameterReader, which reports every missing, unexpected and mis-shaped key at once.
 import Foundation
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
@@ -67,18 +67,12 @@ public struct StateDict: Sendable {
     /// Checks the state dict against `specs` and returns the float32 tensors by key (optional keys that are
     /// absent are left out). Every problem is reported in one `StateDictError`.
     public func load(_ specs: [ParameterSpec], model: String) throws -> [String: Tensor<Float>] {
-        let expected = Set(specs.map(\.key))
-        let missing = specs.filter { !$0.optional && entries[$0.key] == nil }.map(\.key)
-        let unexpected = keys.filter { !expected.contains($0) }
-        let misShaped = specs.compactMap { s -> (String, [Int], [Int])? in
-            guard let t = entries[s.key], t.shape != s.shape else { return nil }
-            return (s.key, s.shape, t.shape)
-        }
-        guard missing.isEmpty && unexpected.isEmpty && misShaped.isEmpty else {
-            throw StateDictError(model: model, file: file, missing: missing, unexpected: unexpected, misShaped: misShaped)
-        }
+        let r = ParameterReader(self)
         var out: [String: Tensor<Float>] = [:]
-        for s in specs { if let t = entries[s.key] { out[s.key] = t.sharedFloatTensor() } }
+        for s in specs {
+            if s.optional { out[s.key] = r.optional(s.key, s.shape) } else { out[s.key] = r.tensor(s.key, s.shape, .constant(0)) }
+        }
+        try r.finish(model: model)
         return out
     }
 }

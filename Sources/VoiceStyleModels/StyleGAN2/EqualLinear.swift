@@ -24,6 +24,13 @@ public final class EqualLinear {
         self.activation = activation
     }
 
+    /// Reads `prefix.weight` [out, in] (random: N(0, 1)) and `prefix.bias` [out] (random: `biasInit`).
+    convenience init(_ r: ParameterReader, _ prefix: String, out: Int, in cin: Int, biasInit: Float = 0, lrMul: Float = 1,
+                     activation: Bool = false) {
+        self.init(weight: r.tensor("\(prefix).weight", [out, cin], .standardNormal), bias: r.tensor("\(prefix).bias", [out], .constant(biasInit)),
+                  lrMul: lrMul, activation: activation)
+    }
+
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
     /// The weight multiplier lrMul/√in.

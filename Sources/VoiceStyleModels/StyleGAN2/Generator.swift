@@ -56,43 +56,12 @@ public struct GeneratorConfig: Sendable, Equatable {
         return c
     }
 
-    /// Every state-dict key and shape of this architecture, in upstream order (the one place the
-    /// checkpoint layout is declared). Noise buffers and blur kernels are optional.
+    /// Every state-dict key and shape of this architecture, in upstream order (recorded from the
+    /// generator's declaration). Noise buffers and blur kernels are optional.
     public var parameterSpecs: [ParameterSpec] {
-        let d = styleDim, k = blur.count
-        var specs: [ParameterSpec] = []
-        for i in 1...max(mappingLayers, 1) where mappingLayers > 0 {
-            specs += [ParameterSpec("style.\(i).weight", [d, d]), ParameterSpec("style.\(i).bias", [d])]
-        }
-        func styled(_ p: String, _ cin: Int, _ cout: Int, up: Bool) -> [ParameterSpec] {
-            var s = [ParameterSpec("\(p).conv.weight", [1, cout, cin, 3, 3])]
-            if up { s.append(ParameterSpec("\(p).conv.blur.kernel", [k, k], optional: true)) }
-            return s + [ParameterSpec("\(p).conv.modulation.weight", [cin, d]), ParameterSpec("\(p).conv.modulation.bias", [cin]),
-                        ParameterSpec("\(p).noise.weight", [1]), ParameterSpec("\(p).activate.bias", [cout])]
-        }
-        func rgb(_ p: String, _ cin: Int, up: Bool) -> [ParameterSpec] {
-            var s = [ParameterSpec("\(p).bias", [1, 3, 1, 1])]
-            if up { s.append(ParameterSpec("\(p).upsample.kernel", [k, k], optional: true)) }
-            return s + [ParameterSpec("\(p).conv.weight", [1, 3, cin, 1, 1]), ParameterSpec("\(p).conv.modulation.weight", [cin, d]),
-                        ParameterSpec("\(p).conv.modulation.bias", [cin])]
-        }
-        let c4 = channels[4] ?? 512
-        specs.append(ParameterSpec("input.input", [1, c4, 4, 4]))
-        specs += styled("conv1", c4, c4, up: false)
-        specs += rgb("to_rgb1", c4, up: false)
-        var cin = c4
-        for k in 0..<(logSize - 2) {
-            let cout = channels[1 << (k + 3)] ?? 512
-            specs += styled("convs.\(2 * k)", cin, cout, up: true)
-            specs += styled("convs.\(2 * k + 1)", cout, cout, up: false)
-            specs += rgb("to_rgbs.\(k)", cout, up: true)
-            cin = cout
-        }
-        for i in 0..<noiseCount {
-            let r = noiseResolution(i)
-            specs.append(ParameterSpec("noises.noise_\(i)", [1, 1, r, r], optional: true))
-        }
-        return specs
+        let r = ParameterReader.recording()
+        _ = StyleGAN2Generator(r, config: self, latentAverage: nil)
+        return r.specs
     }
 }
 
@@ -108,6 +77,14 @@ public final class StyledConv {
         self.conv = conv
         self.noiseWeight = noiseWeight
         self.activationBias = activationBias
+    }
+
+    /// Reads `prefix.conv.*` (a 3×3 ModulatedConv2d), `prefix.noise.weight` [1] (random: 0.1) and
+    /// `prefix.activate.bias` [out] (random: 0).
+    convenience init(_ r: ParameterReader, _ prefix: String, out: Int, in cin: Int, styleDim: Int, upsample: Bool, blur: [Float]) {
+        self.init(conv: ModulatedConv2d(r, "\(prefix).conv", out: out, in: cin, kernel: 3, styleDim: styleDim, upsample: upsample, blur: blur),
+                  noiseWeight: r.tensor("\(prefix).noise.weight", [1], .constant(0.1)),
+                  activationBias: r.tensor("\(prefix).activate.bias", [out], .constant(0)))
     }
 
     /// x [B, in, H, W], style [B, D], noise [B or 1, 1, H', W'] → [B, out, H', W'].
@@ -231,6 +208,15 @@ public final class ToRGB {
         self.upsampleKernel = upsampleKernel
     }
 
+    /// Reads `prefix.bias` [1, 3, 1, 1] (random: 0), the optional `prefix.upsample.kernel` (computed from
+    /// `blur` when absent) for the skip input, and `prefix.conv.*` (a 1×1 ModulatedConv2d, no demodulation).
+    convenience init(_ r: ParameterReader, _ prefix: String, in cin: Int, styleDim: Int, upsample: Bool, blur: [Float]) {
+        let bias = r.tensor("\(prefix).bias", [1, 3, 1, 1], .constant(0))
+        let kernel = upsample ? (r.optional("\(prefix).upsample.kernel", [blur.count, blur.count]) ?? makeBlurKernel(blur, scale: 4)) : nil
+        self.init(conv: ModulatedConv2d(r, "\(prefix).conv", out: 3, in: cin, kernel: 1, styleDim: styleDim, demodulate: false, blur: blur),
+                  bias: bias, upsampleKernel: kernel)
+    }
+
     public func callAsFunction(_ x: Tensor<Float>, style: Tensor<Float>, skip: Tensor<Float>?) -> Tensor<Float> {
         var out = conv(x, style: style) + bias
         if let skip, let k = upsampleKernel {
@@ -272,40 +258,51 @@ public final class StyleGAN2Generator {
     /// The checkpoint's `latent_avg` (train-style files), or nil.
     public let latentAverage: Tensor<Float>?
 
-    /// Builds the generator from a state dict (keys as `Generator.state_dict()`), inferring the architecture.
-    public init(stateDict: StateDict, latentAverage: Tensor<Float>? = nil, lrMLP: Float = 0.01) throws {
-        let cfg = try GeneratorConfig.inferred(from: stateDict.shapes, lrMLP: lrMLP, file: stateDict.file)
-        let p = try stateDict.load(cfg.parameterSpecs, model: "StyleGAN2 generator (\(cfg.size) px)")
+    /// The generator of architecture `cfg`, read from `r` (the one place its keys are spelled, in upstream
+    /// order); `latentAverage` must hold `styleDim` values.
+    init(_ r: ParameterReader, config cfg: GeneratorConfig, latentAverage: Tensor<Float>?) {
+        let d = cfg.styleDim
         config = cfg
-        mapping = (0..<cfg.mappingLayers).map {
-            EqualLinear(weight: p["style.\($0 + 1).weight"]!, bias: p["style.\($0 + 1).bias"]!, lrMul: cfg.lrMLP, activation: true)
-        }
-        func modulated(_ prefix: String, demodulate: Bool = true, up: Bool = false) -> ModulatedConv2d {
-            ModulatedConv2d(weight: p["\(prefix).weight"]!,
-                            modulation: EqualLinear(weight: p["\(prefix).modulation.weight"]!, bias: p["\(prefix).modulation.bias"]!),
-                            demodulate: demodulate, upsample: up, blur: cfg.blur, blurKernel: p["\(prefix).blur.kernel"])
-        }
-        func styled(_ prefix: String, up: Bool) -> StyledConv {
-            StyledConv(conv: modulated("\(prefix).conv", up: up), noiseWeight: p["\(prefix).noise.weight"]!,
-                       activationBias: p["\(prefix).activate.bias"]!)
-        }
-        func rgb(_ prefix: String, up: Bool) -> ToRGB {
-            ToRGB(conv: modulated("\(prefix).conv", demodulate: false), bias: p["\(prefix).bias"]!,
-                  upsampleKernel: up ? (p["\(prefix).upsample.kernel"] ?? makeBlurKernel(cfg.blur, scale: 4)) : nil)
-        }
-        constantInput = p["input.input"]!
-        conv1 = styled("conv1", up: false)
-        toRGB1 = rgb("to_rgb1", up: false)
+        mapping = (0..<cfg.mappingLayers).map { EqualLinear(r, "style.\($0 + 1)", out: d, in: d, lrMul: cfg.lrMLP, activation: true) }
+        let c4 = cfg.channels[4] ?? 512
+        constantInput = r.tensor("input.input", [1, c4, 4, 4], .standardNormal)
+        conv1 = StyledConv(r, "conv1", out: c4, in: c4, styleDim: d, upsample: false, blur: cfg.blur)
+        toRGB1 = ToRGB(r, "to_rgb1", in: c4, styleDim: d, upsample: false, blur: cfg.blur)
+        var cin = c4
         blocks = (0..<(cfg.logSize - 2)).map { k in
-            (styled("convs.\(2 * k)", up: true), styled("convs.\(2 * k + 1)", up: false), rgb("to_rgbs.\(k)", up: true))
+            let cout = cfg.channels[1 << (k + 3)] ?? 512
+            defer { cin = cout }
+            return (StyledConv(r, "convs.\(2 * k)", out: cout, in: cin, styleDim: d, upsample: true, blur: cfg.blur),
+                    StyledConv(r, "convs.\(2 * k + 1)", out: cout, in: cout, styleDim: d, upsample: false, blur: cfg.blur),
+                    ToRGB(r, "to_rgbs.\(k)", in: cout, styleDim: d, upsample: true, blur: cfg.blur))
         }
-        let noises = (0..<cfg.noiseCount).compactMap { p["noises.noise_\($0)"] }
+        let noises = (0..<cfg.noiseCount).compactMap { i in
+            r.optional("noises.noise_\(i)", [1, 1, cfg.noiseResolution(i), cfg.noiseResolution(i)])
+        }
         storedNoise = noises.count == cfg.noiseCount ? noises : nil
-        if let latentAverage, latentAverage.count != cfg.styleDim {
+        self.latentAverage = latentAverage?.reshaped([1, d])
+    }
+
+    /// Builds the generator from a state dict (keys as `Generator.state_dict()`), inferring the architecture.
+    public convenience init(stateDict: StateDict, latentAverage: Tensor<Float>? = nil, lrMLP: Float = 0.01) throws {
+        let cfg = try GeneratorConfig.inferred(from: stateDict.shapes, lrMLP: lrMLP, file: stateDict.file)
+        let r = ParameterReader(stateDict)
+        let fits = latentAverage.map { $0.count == cfg.styleDim } ?? true
+        self.init(r, config: cfg, latentAverage: fits ? latentAverage : nil)
+        try r.finish(model: "StyleGAN2 generator (\(cfg.size) px)")
+        if let latentAverage, !fits {
             throw StateDictError(model: "StyleGAN2 generator", file: stateDict.file, missing: [], unexpected: [],
                                  misShaped: [("latent_avg", [cfg.styleDim], latentAverage.shape)])
         }
-        self.latentAverage = latentAverage?.reshaped([1, cfg.styleDim])
+    }
+
+    /// A generator of architecture `config` with seeded random weights: raw equalised weights and the
+    /// constant input N(0, 1), modulation biases 1, noise weights 0.1, other biases 0; no noise buffers.
+    public static func random(_ config: GeneratorConfig, seed: UInt64) throws -> StyleGAN2Generator {
+        let r = ParameterReader.random(seed: seed)
+        let g = StyleGAN2Generator(r, config: config, latentAverage: nil)
+        try r.finish(model: "StyleGAN2 generator (\(config.size) px)")
+        return g
     }
 
     /// Loads from a checkpoint file: a train- or convert-style dict (its `g_ema` entry and `latent_avg`), a

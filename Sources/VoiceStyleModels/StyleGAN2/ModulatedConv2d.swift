@@ -69,6 +69,16 @@ public final class ModulatedConv2d {
         }
     }
 
+    /// Reads `prefix.weight` [1, out, in, k, k] (random: N(0, 1)), the optional `prefix.blur.kernel` when
+    /// upsampling, and the modulation `prefix.modulation.{weight,bias}` [in, styleDim], [in] (random bias 1).
+    convenience init(_ r: ParameterReader, _ prefix: String, out: Int, in cin: Int, kernel k: Int, styleDim: Int,
+                     demodulate: Bool = true, upsample: Bool = false, blur: [Float]) {
+        let weight = r.tensor("\(prefix).weight", [1, out, cin, k, k], .standardNormal)
+        let blurKernel = upsample ? r.optional("\(prefix).blur.kernel", [blur.count, blur.count]) : nil
+        self.init(weight: weight, modulation: EqualLinear(r, "\(prefix).modulation", out: cin, in: styleDim, biasInit: 1),
+                  demodulate: demodulate, upsample: upsample, blur: blur, blurKernel: blurKernel)
+    }
+
     /// Σ_{kh,kw} W[o,i]² as [in, out] (constant while the weight is frozen).
     private func weightSquares() -> Tensor<Float> {
         if weight.needsGrad { return weight.square().sum(axes: [2, 3]).transposed() }
