@@ -85,19 +85,24 @@ struct Unpickler {
     mutating func loadValue() throws -> CheckpointValue { let name = file; return try withLoaded { try $0.value(file: name) } }
 
     /// Runs `body` on `load()`'s result, then dismantles everything the machine built (also when either throws).
+    /// `body` must not keep the object it is given.
     mutating func withLoaded<T>(_ body: (PickleObject) throws -> T) throws -> T {
         var built: [PickleObject] = []
-        defer { releaseAll(built) }
-        let root = try load()
-        built.append(root)
-        return try body(root)
+        defer { releaseAll(&built) }
+        built.append(try load())
+        return try body(built[0])
     }
 
-    /// Dismantles `extra`, the stack and the memo (call once the machine's objects are no longer needed).
-    mutating func releaseAll(_ extra: [PickleObject] = []) {
-        PickleObject.dismantle(extra + stack + Array(memo.values))
+    /// Dismantles `extra` (emptied), the stack and the memo, which must hold the only references to what the
+    /// machine built (a tuple cannot be emptied, so its chain is freed safely only once nothing else holds it).
+    mutating func releaseAll(_ extra: inout [PickleObject]) {
+        var work: [PickleObject] = []
+        swap(&work, &extra)
+        work += stack
         stack = []
+        work += memo.values
         memo = [:]
+        PickleObject.dismantle(&work)
     }
 
     private func corrupt(_ r: String) -> CheckpointError { .corrupt(file: file, reason: "pickle: \(r)") }
@@ -384,9 +389,9 @@ struct Unpickler {
 
 extension PickleObject {
     /// Takes a tree apart with an explicit work list (children are held by the list before their parent is
-    /// emptied), so that freeing it never recurses however deep it is nested; shared and cyclic parts are fine.
-    static func dismantle(_ roots: [PickleObject]) {
-        var work = roots
+    /// emptied or freed), so that freeing it never recurses however deep it is nested; shared and cyclic parts
+    /// are fine. The list should hold the only references to the tree.
+    static func dismantle(_ work: inout [PickleObject]) {
         while let v = work.popLast() {
             switch v {
             case let .list(l): work += l.items; l.items = []

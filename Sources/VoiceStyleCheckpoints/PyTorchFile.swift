@@ -52,7 +52,7 @@ public enum PyTorchFile {
             throw CheckpointError.unknownFormat(file: file, reason: "a pickle without PyTorch's magic number")
         }
         var vm2 = Unpickler(data, start: vm.endOffset, file: file, resolver: plain)
-        guard case let .int(proto) = try vm2.withLoaded({ $0 }), proto == 1001 else {
+        guard try vm2.withLoaded({ if case .int(1001) = $0 { return true }; return false }) else {
             throw CheckpointError.corrupt(file: file, reason: "unsupported legacy protocol version")
         }
         var vm3 = Unpickler(data, start: vm2.endOffset, file: file, resolver: plain)
@@ -71,7 +71,7 @@ public enum PyTorchFile {
         }
         var main = Unpickler(data, start: vm3.endOffset, file: file, resolver: resolver)
         var root: [PickleObject] = []
-        defer { main.releaseAll(root) }
+        defer { main.releaseAll(&root) }
         root.append(try main.load())
         var keysVM = Unpickler(data, start: main.endOffset, file: file, resolver: plain)
         let keyItems: [PickleObject] = try keysVM.withLoaded { keys in

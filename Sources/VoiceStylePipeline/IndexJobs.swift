@@ -47,6 +47,9 @@ public struct BuildIndexRequest: Codable, Sendable, Equatable {
         }
         if let csv { try Check.file("--csv", csv) }
         try Check.range("--identity-level", identityLevel, 1...64)
+        guard factory.range(of: #"^(Flat|IVF[1-9][0-9]{0,6},Flat|HNSW([4-9]|[1-9][0-9]{1,2}),Flat)$"#, options: .regularExpression) != nil else {
+            throw JobError("--factory \(factory) is not supported; use Flat, IVF<n>,Flat (n ≥ 1) or HNSW<m>,Flat (4 ≤ m ≤ 999)")
+        }
         try Check.range("--batch", batch, 1...10_000)
         if let clusters { try Check.range("--clusters", clusters, 1...1_000_000) }
         if shardIndex != nil || shardCount != nil {
@@ -130,6 +133,11 @@ extension Jobs {
         } else {
             let csv = URL(fileURLWithPath: request.csv ?? "")
             source = .csv(csv, facesRoot: request.facesRoot.map { URL(fileURLWithPath: $0) } ?? csv.deletingLastPathComponent())
+        }
+        let items = try PrototypeIndex.items(source)
+        guard !items.isEmpty else {
+            throw JobError(request.faces.map { "--faces \($0) holds no files \(request.identityLevel) folder level(s) down (one folder per identity, images inside)" }
+                           ?? "--csv \(request.csv ?? "") lists no images")
         }
         var options = IndexBuildOptions()
         options.factory = request.factory

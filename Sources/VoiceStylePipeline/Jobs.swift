@@ -43,11 +43,12 @@ enum Check {
     /// A readable file.
     static func file(_ name: String, _ path: String) throws {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue,
-              FileManager.default.isReadableFile(atPath: path) else { throw JobError("\(name) \(path) is not a readable file") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError("\(name) \(path) does not exist") }
+        guard !isDir.boolValue else { throw JobError("\(name) \(path) is a folder, not a file") }
+        guard FileManager.default.isReadableFile(atPath: path) else { throw JobError("\(name) \(path) is not readable (permissions)") }
     }
 
-    /// An output folder that exists or can be made, and is writable.
+    /// An output folder that exists or can be made, and is writable (`prepareOutputFolder`).
     static func outputFolder(_ name: String, _ path: String) throws -> URL {
         guard !path.isEmpty else { throw JobError("\(name) must name a folder (got an empty path)") }
         let url = URL(fileURLWithPath: path)
@@ -58,6 +59,9 @@ enum Check {
         return url
     }
 }
+
+/// Makes the output folder named by option `option` (e.g. "--out") and checks it is writable, before any work.
+public func prepareOutputFolder(_ path: String, option: String) throws -> URL { try Check.outputFolder(option, path) }
 
 /// The CMPC checkpoint a job on `index` uses: `explicit`, else the one the index was built with, else the
 /// default file. Refuses a checkpoint other than the index's (its vectors would not be comparable).

@@ -66,8 +66,7 @@ struct InferCommand: ParsableCommand {
         request.config = c
         request.models = modelFiles.paths(cmpc: cmpc)
         try c.validate()
-        let outURL = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        let outURL = try prepareOutputFolder(out, option: "--out")
         let result = try Jobs.infer(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         for s in result.report.skipped { FileHandle.standardError.write(Data("warning: skipped prototype \(s.path): \(s.reason)\n".utf8)) }
         try result.write(to: outURL)

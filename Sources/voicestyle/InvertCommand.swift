@@ -59,8 +59,7 @@ struct InvertCommand: ParsableCommand {
         (request.seed, request.independent) = (seed, independent)
         request.models = modelFiles.paths()
         try request.validate()
-        let outURL = URL(fileURLWithPath: out)
-        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        let outURL = try prepareOutputFolder(out, option: "--out")
         let result = try Jobs.invert(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet).callAsFunction)
         for s in result.report.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         try result.write(to: outURL)

@@ -28,7 +28,8 @@ func runCommandLine() -> Never {
     } catch let e where e is ValidationError || e is ExitCode || e is CleanExit {
         VoiceStyleCommand.exit(withError: e)
     } catch {
-        FileHandle.standardError.write(Data("\nerror: \(plainMessage(error))\n".utf8))
+        // On a terminal a progress bar may be open on the current line: start a fresh one.
+        FileHandle.standardError.write(Data("\(isatty(STDERR_FILENO) == 1 ? "\n" : "")error: \(plainMessage(error))\n".utf8))
         Foundation.exit(1)
     }
 }

@@ -113,14 +113,14 @@ struct InferenceTests {
         bad = request(s, seed: 1)
         bad.config.refinement.steps = -5
         do { _ = try Jobs.infer(bad, models: loader); Issue.record("no error") } catch { #expect("\(error)".contains("--steps")) }
-        // Empty index.
+        // An empty face folder is refused before an empty index is made.
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("vs-empty-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: empty.appendingPathComponent("faces"), withIntermediateDirectories: true)
         var build = BuildIndexRequest(index: empty.appendingPathComponent("index").path, faces: empty.appendingPathComponent("faces").path)
         build.cmpc = Fixtures.sharedFixture("cmpc/model_best_256_reduced.pth.tar")?.path
-        _ = try Jobs.buildIndex(build, models: loader)
-        var onEmpty = request(s, seed: 1)
-        onEmpty.index = build.index
-        #expect(throws: (any Error).self) { _ = try Jobs.infer(onEmpty, models: loader) }
+        do { _ = try Jobs.buildIndex(build, models: loader); Issue.record("no error") } catch { #expect("\(error)".contains("holds no files")) }
+        var onMissing = request(s, seed: 1)
+        onMissing.index = build.index
+        #expect(throws: (any Error).self) { _ = try Jobs.infer(onMissing, models: loader) }
     }
 }
