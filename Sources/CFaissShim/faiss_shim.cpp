@@ -1,5 +1,6 @@
 // The extern "C" shim over faiss 1.7.3 (Debian libfaiss-dev): index_factory, train/add/search, I/O,
-// Clustering. Exceptions never cross into Swift.
+// Clustering. Exceptions never cross into Swift. Every index made here is the factory index wrapped in
+// faiss::IndexIDMap2, so its labels are the caller's 64-bit ids (the prototype database's row ids).
 #include "faiss_shim.h"
 
 #include <cstdio>
@@ -10,12 +11,20 @@
 #include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <omp.h>
 
 struct fs_index { faiss::Index *index; };
+
+/// The index under the id map (the index itself when it has none, as files written before ids).
+static faiss::Index *inner(faiss::Index *i) {
+    if (auto m = dynamic_cast<faiss::IndexIDMap2 *>(i)) return m->index;
+    if (auto m = dynamic_cast<faiss::IndexIDMap *>(i)) return m->index;
+    return i;
+}
 
 static int fail(char *err, int errlen, const char *what) {
     if (err && errlen > 0) { std::snprintf(err, errlen, "%s", what); }
@@ -27,7 +36,9 @@ extern "C" {
 fs_index *fs_create(int d, const char *factory, int ip, char *err, int errlen) {
     try {
         faiss::Index *i = faiss::index_factory(d, factory, ip ? faiss::METRIC_INNER_PRODUCT : faiss::METRIC_L2);
-        return new fs_index{i};
+        auto *m = new faiss::IndexIDMap2(i);
+        m->own_fields = true;
+        return new fs_index{m};
     } catch (const std::exception &e) { fail(err, errlen, e.what()); return nullptr; }
 }
 
@@ -41,8 +52,18 @@ int fs_train(fs_index *index, int64_t n, const float *x, char *err, int errlen) 
     try { index->index->train(n, x); return 0; } catch (const std::exception &e) { return fail(err, errlen, e.what()); }
 }
 
-int fs_add(fs_index *index, int64_t n, const float *x, char *err, int errlen) {
-    try { index->index->add(n, x); return 0; } catch (const std::exception &e) { return fail(err, errlen, e.what()); }
+int fs_add_with_ids(fs_index *index, int64_t n, const float *x, const int64_t *ids, char *err, int errlen) {
+    try {
+        index->index->add_with_ids(n, x, reinterpret_cast<const faiss::Index::idx_t *>(ids));
+        return 0;
+    } catch (const std::exception &e) { return fail(err, errlen, e.what()); }
+}
+
+int fs_ids(const fs_index *index, int64_t *out) {
+    const faiss::IndexIDMap *m = dynamic_cast<const faiss::IndexIDMap *>(index->index);
+    if (!m || (int64_t)m->id_map.size() != m->ntotal) return -1;
+    std::memcpy(out, m->id_map.data(), sizeof(int64_t) * m->id_map.size());
+    return 0;
 }
 
 int fs_search(fs_index *index, int64_t n, const float *x, int64_t k, float *D, int64_t *I, char *err, int errlen) {
@@ -70,12 +91,12 @@ fs_index *fs_read(const char *path, char *err, int errlen) {
 }
 
 int fs_set_nprobe(fs_index *index, int64_t nprobe) {
-    if (auto ivf = dynamic_cast<faiss::IndexIVF *>(index->index)) { ivf->nprobe = nprobe; return 0; }
+    if (auto ivf = dynamic_cast<faiss::IndexIVF *>(inner(index->index))) { ivf->nprobe = nprobe; return 0; }
     return -1;
 }
 
 int fs_set_ef_search(fs_index *index, int64_t ef) {
-    if (auto h = dynamic_cast<faiss::IndexHNSW *>(index->index)) { h->hnsw.efSearch = ef; return 0; }
+    if (auto h = dynamic_cast<faiss::IndexHNSW *>(inner(index->index))) { h->hnsw.efSearch = ef; return 0; }
     return -1;
 }
 
@@ -97,7 +118,7 @@ int fs_kmeans(int d, int64_t n, const float *x, int k, int niter, int seed, floa
 }
 
 int fs_reconstruct_n(const fs_index *index, int64_t i0, int64_t n, float *out, char *err, int errlen) {
-    try { index->index->reconstruct_n(i0, n, out); return 0; } catch (const std::exception &e) { return fail(err, errlen, e.what()); }
+    try { inner(index->index)->reconstruct_n(i0, n, out); return 0; } catch (const std::exception &e) { return fail(err, errlen, e.what()); }
 }
 
 void fs_set_threads(int n) { omp_set_num_threads(n); }

@@ -1,7 +1,12 @@
 // A prototype index: CMPC face embeddings of a face collection in FAISS plus their metadata in SQLite, in
-// prototypes/NAME/ (index.faiss, prototypes.sqlite, manifest.json). Upstream has no index; its retrieval
-// (cmpc2 memory.py `getKNearestSamples`) is the "clusters" search mode here.
+// prototypes/NAME/ (index-<generation>.faiss, prototypes.sqlite, manifest.json, build.lock). Upstream has no
+// index; its retrieval (cmpc2 memory.py `getKNearestSamples`) is the "clusters" search mode here.
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
 import VoiceStyleImaging
@@ -53,6 +58,14 @@ public enum IndexError: Error, CustomStringConvertible {
     case noClusters(String)
     case noEmbeddings(String)
     case badSource(String)
+    /// Another process holds the index's write lock (build, merge, import, repair).
+    case busy(index: String, pid: String)
+    /// The FAISS file of the committed generation is missing.
+    case missingVectors(index: String, file: String)
+    /// The FAISS file and the database disagree (or the FAISS file predates generations); `problem` says how.
+    case needsRepair(index: String, problem: String)
+    /// A database failure, as one sentence naming the index.
+    case database(String)
 
     public var description: String {
         switch self {
@@ -62,29 +75,98 @@ public enum IndexError: Error, CustomStringConvertible {
         case let .noClusters(p): "the index \(p) has no clusters: build it with --clusters K, or search with --mode instances"
         case let .noEmbeddings(p): "the index \(p) holds no face embeddings (an imported CMPC memory): search it with --mode clusters"
         case let .badSource(r): r
+        case let .busy(i, pid): "index \(i) is being built by process \(pid)"
+        case let .missingVectors(i, f): "the index \(i) has lost its FAISS file \(f): repair it with: voicestyle index build \(i)"
+        case let .needsRepair(i, p): "the index \(i) \(p): repair it with: voicestyle index build \(i)"
+        case let .database(m): m
         }
     }
 }
 
+/// An opened index: the last committed generation of its FAISS file and the database rows it holds.
+///
+/// Consistency rules. FAISS labels are the database's row ids (`prototypes.id`), never positions. Every FAISS
+/// write goes to a new file `index-<generation>.faiss` (written atomically); then one SQLite transaction stamps
+/// the rows it holds with that generation and sets `settings.generation`; only then are older FAISS files
+/// removed. A reader reads the generation and its rows in one transaction and opens that file, so while a
+/// build runs (or after one was killed) it sees the last committed generation. Opening refuses a FAISS file
+/// that disagrees with the database (missing, other ids or count, other dimension) with a message naming the
+/// repair, `voicestyle index build NAME`. Indexes written before generations (`index.faiss`, rows tied by
+/// position, no `settings.generation`) are refused the same way; the next build or `repair(directory:)`
+/// migrates them (it re-derives the FAISS file from the database).
+///
+/// Writers (build, merge into, import, repair) hold `build.lock` (flock, with the holder's PID); a second
+/// writer fails at once with `IndexError.busy`.
 public final class PrototypeIndex {
     public let directory: URL
     public let store: PrototypeStore
-    /// The FAISS index over `records` (nil for imported memories without embeddings).
+    /// The FAISS index over the embedded `records` (nil for imported memories without embeddings).
     public let vectors: VectorIndex?
-    /// Prototypes in FAISS row order.
+    /// The prototypes served: the embedded rows of the committed generation (and imported rows), by path.
     public let records: [PrototypeRecord]
+    /// The committed FAISS generation (nil when the index has no FAISS file: imported memory or nothing embedded).
+    public let generation: Int?
+    /// The embedded records by database id (= FAISS label).
+    private let byID: [Int64: PrototypeRecord]
 
-    public static func indexURL(_ dir: URL) -> URL { dir.appendingPathComponent("index.faiss") }
     public static func storeURL(_ dir: URL) -> URL { dir.appendingPathComponent("prototypes.sqlite") }
+    /// The FAISS file of one generation.
+    public static func vectorsURL(_ dir: URL, generation: Int) -> URL { dir.appendingPathComponent("index-\(generation).faiss") }
+    /// The FAISS file of indexes written before generations (rows by position).
+    static func legacyVectorsURL(_ dir: URL) -> URL { dir.appendingPathComponent("index.faiss") }
+    /// The writers' lock file.
+    public static func lockURL(_ dir: URL) -> URL { dir.appendingPathComponent("build.lock") }
 
-    /// Opens an index folder.
+    /// Opens an index folder at its last committed generation; refuses a FAISS file that disagrees with the database.
     public init(directory: URL) throws {
         guard FileManager.default.fileExists(atPath: PrototypeIndex.storeURL(directory).path) else { throw IndexError.notFound(directory.path) }
         self.directory = directory
         store = try PrototypeStore(url: PrototypeIndex.storeURL(directory))
-        records = try store.indexed()
-        let file = PrototypeIndex.indexURL(directory)
-        vectors = FileManager.default.fileExists(atPath: file.path) ? try VectorIndex(contentsOf: file) : nil
+        let loaded = try PrototypeIndex.load(directory: directory, store: store)
+        generation = loaded.0
+        records = loaded.1
+        vectors = loaded.2
+        byID = Dictionary(records.compactMap { r in r.id.map { ($0, r) } }.filter { $0.1.status == "embedded" }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Reads the committed generation and checks its FAISS file against the database. A build may commit a newer
+    /// generation (and remove this one's file) between the two reads: then it reads again.
+    private static func load(directory: URL, store: PrototypeStore) throws -> (Int?, [PrototypeRecord], VectorIndex?) {
+        let name = directory.path
+        for attempt in 0..<4 {
+            let (generation, records, embeddedRows) = try store.committed()
+            guard let generation else {
+                if embeddedRows == 0 { return (nil, records, nil) }  // an imported memory, or nothing embedded yet
+                if FileManager.default.fileExists(atPath: legacyVectorsURL(directory).path) {
+                    throw IndexError.needsRepair(index: name, problem: "was written by an older version (FAISS rows tied to the database by position)")
+                }
+                throw IndexError.needsRepair(index: name, problem: "has \(embeddedRows) embedded prototypes but no committed FAISS file (its first build was interrupted or is still running)")
+            }
+            let file = vectorsURL(directory, generation: generation)
+            let retry = try attempt < 3 && store.generation() != generation
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                if retry { continue }
+                throw IndexError.missingVectors(index: name, file: file.lastPathComponent)
+            }
+            let vectors: VectorIndex
+            do { vectors = try VectorIndex(contentsOf: file) } catch {
+                if retry { continue }
+                throw IndexError.needsRepair(index: name, problem: "cannot read its FAISS file \(file.lastPathComponent) (\(error))")
+            }
+            let embedded = records.filter { $0.status == "embedded" }
+            guard vectors.count == embedded.count else {
+                throw IndexError.needsRepair(index: name, problem: "has a FAISS file \(file.lastPathComponent) of \(vectors.count) vectors for \(embedded.count) embedded prototypes")
+            }
+            let dims = Set(embedded.map { ($0.embedding?.count ?? 0) / MemoryLayout<Float>.size })
+            guard dims.isEmpty || dims == [vectors.dimension] else {
+                throw IndexError.needsRepair(index: name, problem: "has a FAISS file of dimension \(vectors.dimension) for embeddings of dimension \(dims.sorted().map(String.init).joined(separator: ", "))")
+            }
+            guard Set(vectors.ids) == Set(embedded.compactMap(\.id)) else {
+                throw IndexError.needsRepair(index: name, problem: "has a FAISS file \(file.lastPathComponent) whose ids are not its embedded prototypes")
+            }
+            return (generation, records, vectors)
+        }
+        throw IndexError.database("the index \(name) kept committing new FAISS generations while it was being opened; try again")
     }
 
     /// The items of a source, sorted by path.
@@ -129,12 +211,16 @@ public final class PrototypeIndex {
     }
 
     /// Builds or extends the index in `directory` (resumable: recorded paths are skipped; each batch is one
-    /// transaction; the FAISS file is rebuilt from the database and written atomically at the end).
+    /// transaction). At the end, always (even with nothing new to embed), the FAISS file is re-derived from the
+    /// database as a new committed generation, as `repair(directory:)` does: re-running a build repairs the index.
+    /// Holds the index's write lock throughout.
     @discardableResult
     public static func build(directory: URL, source: IndexSource, cmpc: CMPCModel, cmpcSHA256: String, options: IndexBuildOptions = IndexBuildOptions(),
                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> IndexBuildSummary {
         let start = Date()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lock = try IndexLock(directory: directory)
+        defer { lock.release() }
         let store = try PrototypeStore(url: storeURL(directory))
         if let existing = try store.setting("cmpc_sha256"), existing != cmpcSHA256 {
             throw IndexError.mixedCheckpoints(index: directory.path, existing: existing, given: cmpcSHA256)
@@ -206,39 +292,91 @@ public final class PrototypeIndex {
             done += batch.count
             progress(done, all.count)
         }
-        try finalize(directory: directory, store: store, factory: options.factory, clusters: options.clusters)
+        try commitGeneration(directory: directory, store: store, factory: options.factory, clusters: options.clusters)
         summary.seconds = Date().timeIntervalSince(start)
         return summary
     }
 
-    /// Rebuilds index.faiss (rows = embedded prototypes by path), the clusters and manifest.json from the database.
-    static func finalize(directory: URL, store: PrototypeStore, factory: String, clusters: Int?) throws {
-        let recs = try store.indexed().filter { $0.embedding != nil }
-        guard let d = recs.first?.embeddingValues?.count else { return }
-        let flat = recs.flatMap { $0.embeddingValues! }
-        let index = try VectorIndex(dimension: d, factory: factory)
-        if !index.isTrained { try index.train(flat) }
-        try index.add(flat)
-        try index.write(to: indexURL(directory))
-        if let k = clusters {
-            let (c, assign) = try VectorIndex.kmeans(flat, dimension: d, clusters: min(k, recs.count))
-            try store.setClusters(centroids: (0..<(c.count / d)).map { Array(c[($0 * d)..<(($0 + 1) * d)]) },
-                                  assignment: Dictionary(zip(recs.map(\.path), assign), uniquingKeysWith: { a, _ in a }))
-        }
-        try writeManifest(directory: directory, store: store)
+    /// Re-derives the FAISS file (and clusters, manifest) of the index in `directory` from its database as a
+    /// new committed generation: repairs a missing, stale or foreign FAISS file and migrates indexes written
+    /// before generations. Takes the index's write lock. The summary counts every recorded path as already done.
+    @discardableResult
+    public static func repair(directory: URL) throws -> IndexBuildSummary {
+        let start = Date()
+        guard FileManager.default.fileExists(atPath: storeURL(directory).path) else { throw IndexError.notFound(directory.path) }
+        let lock = try IndexLock(directory: directory)
+        defer { lock.release() }
+        let store = try PrototypeStore(url: storeURL(directory))
+        let settings = try store.allSettings()
+        try commitGeneration(directory: directory, store: store, factory: settings["factory"] ?? "Flat", clusters: settings["clusters"].flatMap { Int($0) })
+        var summary = IndexBuildSummary()
+        summary.total = try store.knownPaths().count
+        summary.alreadyDone = summary.total
+        summary.seconds = Date().timeIntervalSince(start)
+        return summary
     }
 
-    static func writeManifest(directory: URL, store: PrototypeStore) throws {
+    /// Writes the FAISS file of every embedded row (labels = row ids) as generation n + 1, then commits it in one
+    /// transaction (rows stamped, clusters, `settings.generation`), then removes older FAISS files and rewrites
+    /// manifest.json. The caller holds the write lock.
+    static func commitGeneration(directory: URL, store: PrototypeStore, factory: String, clusters: Int?) throws {
+        let recs = try store.read { db in
+            try PrototypeRecord.fetchAll(db, sql: "SELECT * FROM prototypes WHERE status = 'embedded' AND embedding IS NOT NULL ORDER BY path")
+        }
+        var ids: [Int64] = [], flat: [Float] = []
+        var d = 0
+        for r in recs {
+            guard let id = r.id, let e = r.embeddingValues else { continue }
+            if d == 0 { d = e.count }
+            guard e.count == d else { throw IndexError.needsRepair(index: directory.path, problem: "holds embeddings of dimensions \(d) and \(e.count) (\(r.path))") }
+            ids.append(id)
+            flat += e
+        }
+        var file: URL? = nil
+        if d > 0 {
+            let generation = (try store.generation() ?? 0) + 1
+            let index = try VectorIndex(dimension: d, factory: factory)
+            if !index.isTrained { try index.train(flat) }
+            try index.add(flat, ids: ids)
+            let url = vectorsURL(directory, generation: generation)
+            try index.write(to: url)
+            var assignment: (centroids: [[Float]], assignment: [Int64: Int])? = nil
+            if let k = clusters {
+                let (c, assign) = try VectorIndex.kmeans(flat, dimension: d, clusters: min(k, ids.count))
+                assignment = ((0..<(c.count / d)).map { Array(c[($0 * d)..<(($0 + 1) * d)]) }, Dictionary(zip(ids, assign), uniquingKeysWith: { a, _ in a }))
+            }
+            try store.commitGeneration(generation, ids: ids, clusters: assignment)
+            file = url
+        }
+        // Only now may older generations go (readers of the committed one open `file`).
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for n in names where n.hasSuffix(".faiss") || n.hasSuffix(".faiss.tmp") {
+            if n != file?.lastPathComponent { try? FileManager.default.removeItem(at: directory.appendingPathComponent(n)) }
+        }
+        try writeManifest(directory: directory, store: store, vectorsFile: file?.lastPathComponent)
+    }
+
+    static func writeManifest(directory: URL, store: PrototypeStore, vectorsFile: String? = nil) throws {
         let (byStatus, reasons) = try store.summary()
-        let manifest: [String: Any] = ["format": "voicestyle prototype index 1", "settings": try store.allSettings(), "counts": byStatus,
-                                       "skip_reasons": reasons, "files": ["index.faiss", "prototypes.sqlite"]]
+        let manifest: [String: Any] = ["format": "voicestyle prototype index 2", "settings": try store.allSettings(), "counts": byStatus,
+                                       "skip_reasons": reasons, "files": (vectorsFile.map { [$0] } ?? []) + ["prototypes.sqlite"]]
         try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
             .write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
     }
 
-    /// Merges shard indexes into `output` (records unioned; a content duplicate keeps its first path).
+    /// Merges shard indexes into `output` (records unioned; a content duplicate keeps its first path). Refuses a
+    /// part that is the output or is listed twice; holds the output's write lock.
     public static func merge(output: URL, parts: [URL]) throws {
+        func same(_ a: URL) -> String { a.standardizedFileURL.resolvingSymlinksInPath().path }
+        var seen: Set<String> = []
+        for p in parts {
+            if same(p) == same(output) { throw IndexError.badSource("cannot merge the index \(output.path) into itself: name another output") }
+            if !seen.insert(same(p)).inserted { throw IndexError.badSource("the index \(p.path) is listed twice among the parts to merge") }
+            guard FileManager.default.fileExists(atPath: storeURL(p).path) else { throw IndexError.notFound(p.path) }
+        }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let lock = try IndexLock(directory: output)
+        defer { lock.release() }
         let out = try PrototypeStore(url: storeURL(output))
         var settings: [String: String]? = nil
         var records: [PrototypeRecord] = []
@@ -265,6 +403,7 @@ public final class PrototypeIndex {
         for var r in records.sorted(by: { $0.path < $1.path }) where !known.contains(r.path) {
             r.id = nil
             r.cluster = nil
+            r.generation = nil
             if r.status == "embedded" || r.status == "duplicate", let h = r.hash {
                 if let original = firstByHash[h], original != r.path {
                     r.status = "duplicate"; r.reason = original; r.embedding = nil
@@ -275,7 +414,7 @@ public final class PrototypeIndex {
             fresh.append(r)
         }
         try out.insert(fresh)
-        try finalize(directory: output, store: out, factory: settings["factory"] ?? "Flat", clusters: settings["clusters"].flatMap { Int($0) })
+        try commitGeneration(directory: output, store: out, factory: settings["factory"] ?? "Flat", clusters: settings["clusters"].flatMap { Int($0) })
     }
 
     /// Imports cmpc2's frame memory: prototypes are the CSV rows (path VGGFace1 ID/1.6/video_id, in CSV order),
@@ -300,6 +439,8 @@ public final class PrototypeIndex {
             throw IndexError.badSource("\(csv.path) has \(lines.count) rows but the memory has \(assign.count) instances")
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lock = try IndexLock(directory: directory)
+        defer { lock.release() }
         let store = try PrototypeStore(url: storeURL(directory))
         try store.setSettings(["source": "cmpc2 frame memory", "memory": memory.path, "csv": csv.path, "faces_root": facesRoot.path,
                                "clusters": String(clusters), "memory_level": String(level), "embedding_dim": String(centroids.shape[1]),
@@ -317,7 +458,7 @@ public final class PrototypeIndex {
         }
         try store.insert(records)
         let d = centroids.shape[1]
-        try store.db.write { db in
+        try store.write { db in
             try db.execute(sql: "DELETE FROM centroids")
             for i in 0..<centroids.shape[0] {
                 try db.execute(sql: "INSERT INTO centroids(cluster, vector) VALUES (?, ?)", arguments: [i, data(Array(centroids.buffer[(i * d)..<((i + 1) * d)]))])
@@ -326,13 +467,18 @@ public final class PrototypeIndex {
         try writeManifest(directory: directory, store: store)
     }
 
-    /// Instance search: the k prototypes with the largest cosine to `query` (any scale; normalised here).
+    /// Instance search: the k prototypes with the largest cosine to `query` (any scale; normalised here). FAISS
+    /// labels are looked up by database id; a label that is no embedded record is never returned (it would mean
+    /// an inconsistent index: an error).
     public func searchInstances(_ query: [Float], k: Int) throws -> [IndexHit] {
-        guard let vectors else { throw IndexError.noEmbeddings(directory.path) }
         guard !records.isEmpty else { throw IndexError.empty(directory.path) }
+        guard let vectors else { throw IndexError.noEmbeddings(directory.path) }
+        guard !byID.isEmpty else { throw IndexError.empty(directory.path) }
         let q = normalized(query)
-        return try vectors.search(q, k: min(k, records.count))[0].enumerated().map { i, hit in
-            let r = records[hit.row]
+        return try vectors.search(q, k: min(k, byID.count))[0].enumerated().map { i, hit in
+            guard let r = byID[hit.id] else {
+                throw IndexError.needsRepair(index: directory.path, problem: "has a FAISS vector labelled \(hit.id), which is no embedded prototype")
+            }
             return IndexHit(rank: i + 1, cosine: hit.score, identity: r.identity, path: r.path, cluster: r.cluster.map(Int.init))
         }
     }
@@ -348,7 +494,7 @@ public final class PrototypeIndex {
             return zip(q, cn).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
         }
         let chosen = Set(distances.enumerated().sorted { ($0.element, $0.offset) < ($1.element, $1.offset) }.prefix(clusterCount).map(\.offset))
-        let members = try store.db.read { db in
+        let members = try store.read { db in
             try PrototypeRecord.fetchAll(db, sql: "SELECT * FROM prototypes WHERE status IN ('embedded', 'imported') AND cluster IS NOT NULL ORDER BY id")
         }.filter { chosen.contains(Int($0.cluster!)) }
         return members.prefix(k).enumerated().map { i, r in
@@ -357,6 +503,41 @@ public final class PrototypeIndex {
             return IndexHit(rank: i + 1, cosine: cos, identity: r.identity, path: r.path, cluster: Int(r.cluster!))
         }
     }
+}
+
+/// The write lock of an index folder: `build.lock` held with flock (exclusive, non-blocking) and holding the
+/// holder's PID. The kernel releases it when the process dies, even by SIGKILL; the file itself stays.
+final class IndexLock {
+    private var fd: Int32
+
+    /// Takes the lock or fails at once with `IndexError.busy` naming the holder's PID.
+    init(directory: URL) throws {
+        let url = PrototypeIndex.lockURL(directory)
+        fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw IndexError.database("cannot create the lock file \(url.path): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            close(fd)
+            fd = -1
+            guard code == EAGAIN else { throw IndexError.database("cannot lock the index \(directory.path): \(String(cString: strerror(code)))") }
+            let pid = (try? String(contentsOf: url, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            throw IndexError.busy(index: directory.path, pid: pid.isEmpty ? "(unknown pid)" : pid)
+        }
+        let text = "\(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    /// Releases the lock (also done on deinit).
+    func release() {
+        guard fd >= 0 else { return }
+        _ = ftruncate(fd, 0)
+        _ = flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+
+    deinit { release() }
 }
 
 /// x / ‖x‖ (F.normalize, eps 1e-12).

@@ -1,5 +1,6 @@
 // The metadata of a prototype index in SQLite (through GRDB): one row per input image with its identity,
-// content hash, status, embedding and optional cached latent; settings; k-means clusters.
+// content hash, status, embedding and optional cached latent; settings; k-means clusters; the generation of
+// the FAISS file that holds each embedded row.
 import Foundation
 import GRDB
 
@@ -28,6 +29,9 @@ public struct PrototypeRecord: Codable, FetchableRecord, PersistableRecord, Send
     public var inversion: String?
     /// How the cached latent was made (JSON of the pipeline's latent key: generator, settings, seed).
     public var latentKey: String?
+    /// The FAISS generation this embedded row was last written into (nil: not yet in a committed FAISS file,
+    /// e.g. embedded by a build still running or killed).
+    public var generation: Int64?
 
     public init(path: String, identity: String, hash: String?, status: String, reason: String? = nil, embedding: Data? = nil,
                 metadata: String? = nil) {
@@ -50,12 +54,56 @@ public struct PrototypeRecord: Codable, FetchableRecord, PersistableRecord, Send
 func floats(_ d: Data) -> [Float] { d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }
 func data(_ f: [Float]) -> Data { f.withUnsafeBufferPointer { Data(buffer: $0) } }
 
-/// The SQLite database of an index.
+/// The SQLite database of an index. Its failures are reported as `IndexError.database` sentences naming the
+/// index, never as raw SQLite errors; another process's write makes a write wait (up to 30 s), not fail.
 public final class PrototypeStore {
     public let db: DatabaseQueue
+    /// The index folder, for messages.
+    public let index: String
 
     public init(url: URL) throws {
-        db = try DatabaseQueue(path: url.path)
+        let index = url.deletingLastPathComponent().path
+        self.index = index
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(30)
+            db = try DatabaseQueue(path: url.path, configuration: config)
+            try Self.migrate(db)
+        } catch let e as DatabaseError { throw PrototypeStore.translate(e, index: index) }
+    }
+
+    /// A GRDB error as one plain sentence naming the index.
+    static func translate(_ e: DatabaseError, index: String) -> IndexError {
+        let detail = e.message ?? "SQLite code \(e.resultCode.rawValue)"
+        switch e.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return .database("the index \(index) is being written by another process and stayed locked; try again when it has finished")
+        case .SQLITE_CONSTRAINT:
+            return .database("the index \(index) already holds a record that this write would duplicate (\(detail)); is another build or merge writing to it?")
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            return .database("\(index)/prototypes.sqlite is damaged or not an index database (\(detail))")
+        case .SQLITE_CANTOPEN:
+            return .database("cannot open the database of the index \(index) (\(detail))")
+        case .SQLITE_READONLY, .SQLITE_PERM:
+            return .database("the index \(index) cannot be written (read-only: \(detail))")
+        case .SQLITE_FULL:
+            return .database("the disk is full: cannot write the index \(index)")
+        default:
+            return .database("the database of the index \(index) failed: \(detail)")
+        }
+    }
+
+    /// A read transaction, errors translated.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.read(body) } catch let e as DatabaseError { throw Self.translate(e, index: index) }
+    }
+
+    /// A write transaction (all or nothing), errors translated.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.write(body) } catch let e as DatabaseError { throw Self.translate(e, index: index) }
+    }
+
+    private static func migrate(_ db: DatabaseQueue) throws {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "settings") { t in
@@ -84,52 +132,88 @@ public final class PrototypeStore {
         migrator.registerMigration("v2 latent keys") { db in
             try db.alter(table: "prototypes") { t in t.add(column: "latentKey", .text) }
         }
+        migrator.registerMigration("v3 generations") { db in
+            try db.alter(table: "prototypes") { t in t.add(column: "generation", .integer) }
+        }
         try migrator.migrate(db)
     }
 
+    /// The committed FAISS generation (nil: none yet, or an index made before generations).
+    public func generation() throws -> Int? { try setting("generation").flatMap { Int($0) } }
+
+    /// What a reader sees, read in one transaction: the committed generation, the prototypes it serves (the
+    /// embedded rows of that generation and any imported rows, by path) and how many rows are embedded at all.
+    public func committed() throws -> (generation: Int?, records: [PrototypeRecord], embeddedRows: Int) {
+        try read { db in
+            let g = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = 'generation'").flatMap { Int($0) }
+            let records = try PrototypeRecord.fetchAll(db, sql: """
+                SELECT * FROM prototypes WHERE status = 'imported' OR (status = 'embedded' AND generation = ?) ORDER BY path
+                """, arguments: [g ?? -1])
+            let embedded = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prototypes WHERE status = 'embedded'") ?? 0
+            return (g, records, embedded)
+        }
+    }
+
+    /// Commits FAISS generation `generation` in one transaction: its rows `ids` are stamped with it, the
+    /// clusters (when given: centroids and each id's cluster) replaced, and `settings.generation` set.
+    public func commitGeneration(_ generation: Int, ids: [Int64], clusters: (centroids: [[Float]], assignment: [Int64: Int])?) throws {
+        try write { db in
+            for id in ids { try db.execute(sql: "UPDATE prototypes SET generation = ? WHERE id = ?", arguments: [generation, id]) }
+            if let clusters {
+                try db.execute(sql: "DELETE FROM centroids")
+                for (i, c) in clusters.centroids.enumerated() {
+                    try db.execute(sql: "INSERT INTO centroids(cluster, vector) VALUES (?, ?)", arguments: [i, data(c)])
+                }
+                try db.execute(sql: "UPDATE prototypes SET cluster = NULL")
+                for (id, c) in clusters.assignment { try db.execute(sql: "UPDATE prototypes SET cluster = ? WHERE id = ?", arguments: [c, id]) }
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO settings(key, value) VALUES ('generation', ?)", arguments: [String(generation)])
+        }
+    }
+
     public func setting(_ key: String) throws -> String? {
-        try db.read { try String.fetchOne($0, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+        try read { try String.fetchOne($0, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
     }
 
     public func setSettings(_ values: [String: String]) throws {
-        try db.write { db in
+        try write { db in
             for (k, v) in values { try db.execute(sql: "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", arguments: [k, v]) }
         }
     }
 
     public func allSettings() throws -> [String: String] {
-        try db.read { db in
+        try read { db in
             Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM settings").map { ($0["key"], $0["value"]) }, uniquingKeysWith: { a, _ in a })
         }
     }
 
     /// Paths already recorded (any status): the work a resumed build skips.
     public func knownPaths() throws -> Set<String> {
-        Set(try db.read { try String.fetchAll($0, sql: "SELECT path FROM prototypes") })
+        Set(try read { try String.fetchAll($0, sql: "SELECT path FROM prototypes") })
     }
 
     /// Path of the embedded or imported record with this content hash, if any.
     public func pathWithHash(_ hash: String) throws -> String? {
-        try db.read { try String.fetchOne($0, sql: "SELECT path FROM prototypes WHERE hash = ? AND status = 'embedded'", arguments: [hash]) }
+        try read { try String.fetchOne($0, sql: "SELECT path FROM prototypes WHERE hash = ? AND status = 'embedded'", arguments: [hash]) }
     }
 
     /// Inserts records in one transaction (all or nothing).
     public func insert(_ records: [PrototypeRecord]) throws {
-        try db.write { db in for var r in records { try r.insert(db) } }
+        try write { db in for var r in records { try r.insert(db) } }
     }
 
     /// Embedded (or imported) prototypes in index order: by path.
     public func indexed() throws -> [PrototypeRecord] {
-        try db.read { try PrototypeRecord.fetchAll($0, sql: "SELECT * FROM prototypes WHERE status IN ('embedded', 'imported') ORDER BY path") }
+        try read { try PrototypeRecord.fetchAll($0, sql: "SELECT * FROM prototypes WHERE status IN ('embedded', 'imported') ORDER BY path") }
     }
 
     public func all() throws -> [PrototypeRecord] {
-        try db.read { try PrototypeRecord.fetchAll($0, sql: "SELECT * FROM prototypes ORDER BY id") }
+        try read { try PrototypeRecord.fetchAll($0, sql: "SELECT * FROM prototypes ORDER BY id") }
     }
 
     /// Counts by status and, for skipped ones, by reason.
     public func summary() throws -> (byStatus: [String: Int], skipReasons: [String: Int]) {
-        try db.read { db in
+        try read { db in
             let s = Dictionary(try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM prototypes GROUP BY status").map { ($0["status"] as String, $0["n"] as Int) },
                                uniquingKeysWith: +)
             let r = Dictionary(try Row.fetchAll(db, sql: "SELECT reason, COUNT(*) AS n FROM prototypes WHERE status = 'skipped' GROUP BY reason")
@@ -140,7 +224,7 @@ public final class PrototypeStore {
 
     /// Replaces the k-means clusters: centroids and every embedded prototype's cluster (by path).
     public func setClusters(centroids: [[Float]], assignment: [String: Int]) throws {
-        try db.write { db in
+        try write { db in
             try db.execute(sql: "DELETE FROM centroids")
             for (i, c) in centroids.enumerated() { try db.execute(sql: "INSERT INTO centroids(cluster, vector) VALUES (?, ?)", arguments: [i, data(c)]) }
             try db.execute(sql: "UPDATE prototypes SET cluster = NULL")
@@ -149,12 +233,12 @@ public final class PrototypeStore {
     }
 
     public func centroids() throws -> [[Float]] {
-        try db.read { try Row.fetchAll($0, sql: "SELECT vector FROM centroids ORDER BY cluster").map { floats($0["vector"]) } }
+        try read { try Row.fetchAll($0, sql: "SELECT vector FROM centroids ORDER BY cluster").map { floats($0["vector"]) } }
     }
 
     /// Stores an inversion result for one prototype with the key saying how it was made.
     public func setLatent(path: String, latent: [Float], noises: [Float], metrics: String, key: String) throws {
-        try db.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE prototypes SET latent = ?, noises = ?, inversion = ?, latentKey = ? WHERE path = ?",
                            arguments: [data(latent), data(noises), metrics, key, path])
         }
@@ -162,6 +246,6 @@ public final class PrototypeStore {
 
     /// The record of one path, if recorded.
     public func record(path: String) throws -> PrototypeRecord? {
-        try db.read { try PrototypeRecord.fetchOne($0, sql: "SELECT * FROM prototypes WHERE path = ?", arguments: [path]) }
+        try read { try PrototypeRecord.fetchOne($0, sql: "SELECT * FROM prototypes WHERE path = ?", arguments: [path]) }
     }
 }

@@ -1,5 +1,5 @@
 // FAISS (facebookresearch/faiss 1.7.3, Debian's static build) behind the C shim: index_factory indexes on
-// inner product, k-means, atomic writes.
+// inner product under an id map (labels are the caller's ids), k-means, atomic writes.
 import CFaissShim
 import Foundation
 import VoiceStyleEngine
@@ -10,12 +10,16 @@ public struct VectorIndexError: Error, CustomStringConvertible {
     public var description: String { "FAISS: \(message)" }
 }
 
-/// A FAISS index over float32 vectors (inner product: cosine for unit vectors).
+/// A FAISS index over float32 vectors (inner product: cosine for unit vectors). Every vector carries a 64-bit id
+/// given when it is added (the factory index is wrapped in faiss::IndexIDMap2) and searches return those ids,
+/// never storage positions.
 public final class VectorIndex {
     let handle: OpaquePointer
-    /// For exact ("Flat") indexes, the vectors themselves: searched with a BLAS matrix product on all cores,
-    /// which is several times faster than faiss's single-threaded SSE scan for single queries.
+    /// For exact ("Flat") indexes, the vectors themselves in storage order: searched with a BLAS matrix product
+    /// on all cores, which is several times faster than faiss's single-threaded SSE scan for single queries.
     private var flat: [Float]?
+    /// The id of every stored vector, in storage order.
+    public private(set) var ids: [Int64] = []
 
     private static func call(_ body: (UnsafeMutablePointer<CChar>, Int32) -> Int32) throws {
         var err = [CChar](repeating: 0, count: 512)
@@ -39,7 +43,15 @@ public final class VectorIndex {
         guard let h = err.withUnsafeMutableBufferPointer({ fs_read(url.path, $0.baseAddress, 512) }) else {
             throw VectorIndexError(message: "cannot read \(url.path): " + String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
+        // A file written before ids (no id map) has no labels to trust. (Checked before `handle` is set: a throw
+        // after that would run deinit, which frees the handle.)
+        var labels = [Int64](repeating: -1, count: Int(fs_ntotal(h)))
+        guard labels.withUnsafeMutableBufferPointer({ fs_ids(h, $0.baseAddress) }) == 0 else {
+            fs_free(h)
+            throw VectorIndexError(message: "\(url.path) has no ids (written by an older version)")
+        }
         handle = h
+        ids = labels
         // Keep exact indexes' vectors for the BLAS search path.
         var all = [Float](repeating: 0, count: count * dimension)
         let ok = all.withUnsafeMutableBufferPointer { p in fs_reconstruct_n(h, 0, Int64(count), p.baseAddress, nil, 0) == 0 }
@@ -58,16 +70,25 @@ public final class VectorIndex {
         try vectors.withUnsafeBufferPointer { v in try Self.call { fs_train(handle, Int64(n), v.baseAddress, $0, $1) } }
     }
 
-    /// Appends row-major vectors [n, d]; their row ids continue from `count`.
-    public func add(_ vectors: [Float]) throws {
+    /// Appends row-major vectors [n, d] with their ids (one per vector).
+    public func add(_ vectors: [Float], ids newIDs: [Int64]) throws {
         let n = vectors.count / dimension
+        guard newIDs.count == n else { throw VectorIndexError(message: "\(n) vectors but \(newIDs.count) ids") }
         guard n > 0 else { return }
-        try vectors.withUnsafeBufferPointer { v in try Self.call { fs_add(handle, Int64(n), v.baseAddress, $0, $1) } }
+        try vectors.withUnsafeBufferPointer { v in
+            try newIDs.withUnsafeBufferPointer { i in try Self.call { fs_add_with_ids(handle, Int64(n), v.baseAddress, i.baseAddress, $0, $1) } }
+        }
         flat?.append(contentsOf: vectors.prefix(n * dimension))
+        ids += newIDs
     }
 
-    /// The k best rows of each query (row-major [n, d]): per query, (row id, inner product) pairs, best first.
-    public func search(_ queries: [Float], k: Int) throws -> [[(row: Int, score: Float)]] {
+    /// Appends row-major vectors [n, d] with the ids `count`, `count` + 1, … (their storage positions).
+    public func add(_ vectors: [Float]) throws {
+        try add(vectors, ids: (0..<(vectors.count / dimension)).map { Int64(count + $0) })
+    }
+
+    /// The k best vectors of each query (row-major [n, d]): per query, (id, inner product) pairs, best first.
+    public func search(_ queries: [Float], k: Int) throws -> [[(id: Int64, score: Float)]] {
         let n = queries.count / dimension
         if let flat, !flat.isEmpty { return exactSearch(flat, queries, n: n, k: k) }
         var d = [Float](repeating: 0, count: n * k), ids = [Int64](repeating: -1, count: n * k)
@@ -78,11 +99,12 @@ public final class VectorIndex {
                 }
             }
         }
-        return (0..<n).map { qi in (0..<k).compactMap { j in ids[qi * k + j] >= 0 ? (Int(ids[qi * k + j]), d[qi * k + j]) : nil } }
+        return (0..<n).map { qi in (0..<k).compactMap { j in ids[qi * k + j] >= 0 ? (ids[qi * k + j], d[qi * k + j]) : nil } }
     }
 
-    /// Inner products of every query with every stored vector (one BLAS product), then the k best per query.
-    private func exactSearch(_ base: [Float], _ queries: [Float], n: Int, k: Int) -> [[(row: Int, score: Float)]] {
+    /// Inner products of every query with every stored vector (one BLAS product), then the k best per query,
+    /// as ids.
+    private func exactSearch(_ base: [Float], _ queries: [Float], n: Int, k: Int) -> [[(id: Int64, score: Float)]] {
         let d = dimension, rows = base.count / d
         var scores = [Float](repeating: 0, count: n * rows)
         base.withUnsafeBufferPointer { b in
@@ -106,7 +128,7 @@ public final class VectorIndex {
                 best.insert((r, v), at: at)
                 if best.count > kk { best.removeLast() }
             }
-            return best
+            return best.map { (id: ids[$0.row], score: $0.score) }
         }
     }
 

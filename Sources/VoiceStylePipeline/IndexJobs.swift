@@ -36,9 +36,13 @@ public struct BuildIndexRequest: Codable, Sendable, Equatable {
         self.index = index; self.faces = faces; self.csv = csv
     }
 
-    /// Refuses bad settings before any image is read.
+    /// Refuses bad settings before any image is read. Neither `faces` nor `csv` asks to repair an existing index
+    /// (re-derive its FAISS file from its database).
     public func validate() throws {
-        guard (faces == nil) != (csv == nil) else { throw JobError("give exactly one of --faces and --csv") }
+        guard faces == nil || csv == nil else { throw JobError("give exactly one of --faces and --csv") }
+        if faces == nil && csv == nil && !FileManager.default.fileExists(atPath: PrototypeIndex.storeURL(URL(fileURLWithPath: index)).path) {
+            throw JobError("give exactly one of --faces and --csv")
+        }
         if let faces {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: faces, isDirectory: &isDir), isDir.boolValue else {
@@ -123,9 +127,17 @@ public struct SearchRequest: Codable, Sendable, Equatable {
 }
 
 extension Jobs {
-    /// Builds or extends an index; remembers its CMPC checkpoint for later jobs.
+    /// Builds or extends an index; remembers its CMPC checkpoint for later jobs. Without faces or CSV, repairs the
+    /// existing index (`PrototypeIndex.repair`: its FAISS file re-derived from its database; no CMPC needed).
     public static func buildIndex(_ request: BuildIndexRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> BuildIndexReport {
         try request.validate()
+        if request.faces == nil && request.csv == nil {
+            let dir = URL(fileURLWithPath: request.index)
+            let summary = try PrototypeIndex.repair(directory: dir)
+            let store = try PrototypeStore(url: PrototypeIndex.storeURL(dir))
+            return BuildIndexReport(index: dir.path, summary: summary,
+                                    cmpc: ModelRef(path: try store.setting("cmpc_path") ?? "", sha256: try store.setting("cmpc_sha256") ?? ""))
+        }
         let (cmpc, ref) = try models.cmpc(request.cmpc)
         let source: IndexSource
         if let faces = request.faces {

@@ -500,7 +500,7 @@ struct BenchIndexCommand: ParsableCommand {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let r = try index.search(one, k: 10)[0]
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-6)
-                results.append(r.map(\.row))
+                results.append(r.map { Int($0.id) })
             }
             times.sort()
             return (times[times.count / 2], times[min(times.count - 1, times.count * 99 / 100)], results)
@@ -512,7 +512,7 @@ struct BenchIndexCommand: ParsableCommand {
             let base = sample(size)
             let flat = try VectorIndex(dimension: d, factory: "Flat")
             try flat.add(base)
-            let truth = try flat.search(queries, k: 10).map { $0.map(\.row) }
+            let truth = try flat.search(queries, k: 10).map { $0.map { Int($0.id) } }
             if size == 100_000 {
                 let l = try latency(flat)
                 report("Flat over 100 k", ["p50_ms": l.p50, "p99_ms": l.p99, "recall_at_10": recall(l.results, truth)])

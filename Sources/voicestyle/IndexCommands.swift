@@ -44,7 +44,9 @@ struct IndexBuildCommand: ParsableCommand {
             embedded again; new files added to the folder are added to the index. Unreadable or non-image files \
             are recorded as skipped with a reason; byte-identical files as duplicates. The index remembers its CMPC \
             checkpoint (search, infer and index invert use it unless told otherwise) and refuses images embedded \
-            with another one. --shard I/N builds the I-th of N disjoint slices (merge them with `voicestyle index merge`).
+            with another one. --shard I/N builds the I-th of N disjoint slices (merge them with `voicestyle index merge`). \
+            Without --faces or --csv, repairs an existing index: its FAISS file is re-derived from its database. \
+            One writer at a time: a second build or merge of the same index fails at once.
             """)
 
     @Argument(help: "Index name (a folder under --prototypes) or a path.")

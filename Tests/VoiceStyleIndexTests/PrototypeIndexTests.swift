@@ -91,9 +91,7 @@ struct PrototypeIndexTests {
     @Test("a build killed with SIGKILL resumes without losing or duplicating a prototype")
     func killAndResume() throws {
         guard let single = IndexFixtures.single, let model = IndexFixtures.model, let cmpc = IndexFixtures.cmpcURL else { return }
-        let binary = ["release", "debug"].map { Fixtures.repoRoot.appendingPathComponent(".build/\($0)/voicestyle") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
-        guard let binary else {
+        guard let binary = IntegrityFixtures.binary else {
             FileHandle.standardError.write(Data("note: no built voicestyle binary; run scripts/setup to run the SIGKILL test\n".utf8))
             return
         }
