@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // System libraries (Debian packages installed by scripts/setup).
@@ -80,7 +81,7 @@ let package = Package(
         .target(
             name: "VoiceStyleIndex",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleModels", "VoiceStyleInversion",
-                           "CFaissShim", .product(name: "GRDB", package: "GRDB.swift")],
+                           "CFaissShim", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "SwiftCSV", package: "SwiftCSV")],
             swiftSettings: releaseFlags),
         // The jobs as library calls (typed Codable requests and reports), model loading, the demo material.
         .target(

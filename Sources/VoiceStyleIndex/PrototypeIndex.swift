@@ -173,31 +173,36 @@ public final class PrototypeIndex {
     public static func items(_ source: IndexSource) throws -> [IndexItem] {
         switch source {
         case let .folder(root, level):
-            guard let e = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else {
-                throw IndexError.badSource("cannot list \(root.path)")
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
+                throw IndexError.badSource("\(root.path) is not a folder")
             }
+            // Symbolic links to folders and images are followed (each real folder once, so link cycles end).
             var out: [IndexItem] = []
-            let base = root.standardizedFileURL.path
-            for case let url as URL in e {
-                guard (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true else { continue }
-                let rel = String(url.standardizedFileURL.path.dropFirst(base.count + 1))
-                let parts = rel.split(separator: "/")
-                guard parts.count > level else { continue }  // files above the identity level have no identity
-                if parts.last!.hasPrefix(".") { continue }
-                out.append(IndexItem(path: rel, url: url, identity: String(parts[level - 1]), metadata: nil))
+            var visited: Set<String> = [root.resolvingSymlinksInPath().path]
+            func walk(_ dir: URL, _ rel: [String]) {
+                for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() where !name.hasPrefix(".") {
+                    let url = dir.appendingPathComponent(name), real = url.resolvingSymlinksInPath()
+                    var isDir: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: real.path, isDirectory: &isDir) else { continue }  // a broken link
+                    let parts = rel + [name]
+                    if isDir.boolValue {
+                        if visited.insert(real.path).inserted { walk(url, parts) }
+                    } else if parts.count > level {  // files above the identity level have no identity
+                        out.append(IndexItem(path: parts.joined(separator: "/"), url: url, identity: parts[level - 1], metadata: nil))
+                    }
+                }
             }
+            walk(root, [])
             return out.sorted { $0.path < $1.path }
         case let .csv(url, facesRoot):
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw IndexError.badSource("cannot read the CSV \(url.path)") }
-            var lines = text.split(whereSeparator: \.isNewline).map(String.init)
-            guard !lines.isEmpty else { throw IndexError.badSource("\(url.path) is empty") }
-            let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let table = try CSVTable.read(url)
+            let header = table.header
             guard header.count >= 2, header[0] == "path", header[1] == "identity" else {
                 throw IndexError.badSource("\(url.path): the header must start with path,identity (got \(header.prefix(2).joined(separator: ",")))")
             }
-            return try lines.enumerated().map { n, line in
-                let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-                guard f.count >= 2, !f[0].isEmpty else { throw IndexError.badSource("\(url.path) line \(n + 2): expected path,identity") }
+            return try table.rows.enumerated().map { n, f in
+                guard f.count >= 2, !f[0].isEmpty else { throw IndexError.badSource("\(url.path) row \(n + 1): expected path,identity") }
                 var meta: String? = nil
                 if header.count > 2 {
                     var m: [String: String] = [:]
@@ -429,9 +434,8 @@ public final class PrototypeIndex {
         guard level >= 0 && level < levels.count else { throw IndexError.badSource("cluster setting \(clusters) selects no level of \(levels.count)") }
         let centroids = try memory.floatTensor(at: "centroids/\(level)")
         guard let assign = try memory.tensor(at: "inst2cluster/\(level)").integers() else { throw IndexError.badSource("inst2cluster is not integer") }
-        guard let text = try? String(contentsOf: csv, encoding: .utf8) else { throw IndexError.badSource("cannot read \(csv.path)") }
-        var lines = text.split(whereSeparator: \.isNewline).map(String.init)
-        let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let table = try CSVTable.read(csv)
+        let header = table.header, lines = table.rows
         guard let idCol = header.firstIndex(of: "VGGFace1 ID"), let videoCol = header.firstIndex(of: "video_id") else {
             throw IndexError.badSource("\(csv.path): expected the columns 'VGGFace1 ID' and 'video_id'")
         }
@@ -446,8 +450,8 @@ public final class PrototypeIndex {
                                "clusters": String(clusters), "memory_level": String(level), "embedding_dim": String(centroids.shape[1]),
                                "cmpc_sha256": try SHA256.hex(file: URL(fileURLWithPath: memory.path))])
         var records: [PrototypeRecord] = []
-        for (r, line) in lines.enumerated() {
-            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        for (r, f) in lines.enumerated() {
+            guard f.count > max(idCol, videoCol) else { throw IndexError.badSource("\(csv.path) row \(r + 1) has \(f.count) fields; expected \(header.count)") }
             var m: [String: String] = [:]
             for (k, v) in zip(header, f) { m[k] = v }
             let path = "\(f[idCol])/1.6/\(f[videoCol])"

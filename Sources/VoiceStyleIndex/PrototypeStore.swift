@@ -199,7 +199,7 @@ public final class PrototypeStore {
 
     /// Inserts records in one transaction (all or nothing).
     public func insert(_ records: [PrototypeRecord]) throws {
-        try write { db in for var r in records { try r.insert(db) } }
+        try write { db in for r in records { try r.insert(db) } }
     }
 
     /// Embedded (or imported) prototypes in index order: by path.

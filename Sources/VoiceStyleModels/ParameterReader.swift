@@ -35,6 +35,7 @@ final class ParameterReader {
     private(set) var specs: [ParameterSpec] = []
     private var missing: [String] = []
     private var misShaped: [(String, [Int], [Int])] = []
+    private var nonFinite: [String] = []
 
     /// Reads the tensors of `stateDict`.
     init(_ stateDict: StateDict) { source = .stateDict(stateDict) }
@@ -74,7 +75,9 @@ final class ParameterReader {
                 misShaped.append((key, shape, stored.shape))
                 return Tensor(zeros: shape)
             }
-            return stored.sharedFloatTensor()
+            let t = stored.sharedFloatTensor()
+            if !t.buffer.allSatisfy(\.isFinite) { nonFinite.append(key) }
+            return t
         }
     }
 
@@ -96,8 +99,8 @@ final class ParameterReader {
         guard case let .stateDict(sd) = source else { return }
         let asked = Set(specs.map(\.key))
         let unexpected = sd.keys.filter { !asked.contains($0) }
-        guard missing.isEmpty && unexpected.isEmpty && misShaped.isEmpty else {
-            throw StateDictError(model: model, file: sd.file, missing: missing, unexpected: unexpected, misShaped: misShaped)
+        guard missing.isEmpty && unexpected.isEmpty && misShaped.isEmpty && nonFinite.isEmpty else {
+            throw StateDictError(model: model, file: sd.file, missing: missing, unexpected: unexpected, misShaped: misShaped, nonFinite: nonFinite)
         }
     }
 }

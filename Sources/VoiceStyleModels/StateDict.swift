@@ -26,11 +26,14 @@ public struct StateDictError: Error, CustomStringConvertible, Equatable {
     public var unexpected: [String]
     /// (key, expected shape, found shape)
     public var misShaped: [(String, [Int], [Int])]
+    /// Keys whose tensors hold NaN or infinite values.
+    public var nonFinite: [String] = []
 
     public var description: String {
         var parts: [String] = []
         if !missing.isEmpty { parts.append("missing keys (\(missing.count)): " + missing.joined(separator: ", ")) }
         if !unexpected.isEmpty { parts.append("unexpected keys (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
+        if !nonFinite.isEmpty { parts.append("NaN or infinite values in (\(nonFinite.count)): " + nonFinite.joined(separator: ", ")) }
         if !misShaped.isEmpty {
             parts.append("mis-shaped keys (\(misShaped.count)): " + misShaped.map { "\($0.0) expected \($0.1), found \($0.2)" }.joined(separator: ", "))
         }
@@ -39,7 +42,7 @@ public struct StateDictError: Error, CustomStringConvertible, Equatable {
 
     public static func == (a: StateDictError, b: StateDictError) -> Bool {
         a.model == b.model && a.file == b.file && a.missing == b.missing && a.unexpected == b.unexpected
-            && a.misShaped.map { "\($0)" } == b.misShaped.map { "\($0)" }
+            && a.misShaped.map { "\($0)" } == b.misShaped.map { "\($0)" } && a.nonFinite == b.nonFinite
     }
 }
 

@@ -20,6 +20,15 @@ struct VoiceStyleCommand: ParsableCommand {
 /// Runs the command line: usage errors print the usage and exit 64; errors of the work itself print one plain
 /// sentence (`plainMessage`) on its own line on standard error and exit 1.
 func runCommandLine() -> Never {
+    // Ctrl-C and kill end the process at once, also where the parent ignored them: outputs are written through
+    // temporary names and renamed at the end, index builds commit per batch, so nothing partial is left.
+    signal(SIGINT) { _ in _exit(130) }
+    signal(SIGTERM) { _ in _exit(143) }
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGINT)
+    sigaddset(&unblock, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     var command: ParsableCommand
     do { command = try VoiceStyleCommand.parseAsRoot() } catch { VoiceStyleCommand.exit(withError: error) }
     do {

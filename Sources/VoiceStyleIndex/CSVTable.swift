@@ -1,0 +1,25 @@
+// Follows RFC 4180 as Python's csv module reads it (upstream reads cmpc2's training.csv with pandas): the one
+// CSV reader of the project, over SwiftCSV.
+import Foundation
+import SwiftCSV
+
+/// A CSV file as a header and rows: quoted fields with embedded commas, quotes and newlines, a UTF-8 byte-order
+/// mark, CRLF line ends; blank lines are skipped; header names are trimmed of spaces.
+public struct CSVTable: Sendable {
+    public var header: [String]
+    public var rows: [[String]]
+
+    public static func read(_ url: URL) throws -> CSVTable {
+        guard var text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw IndexError.badSource("cannot read the CSV \(url.path) (missing, unreadable or not UTF-8 text)")
+        }
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        let csv: EnumeratedCSV
+        do { csv = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false) } catch {
+            throw IndexError.badSource("\(url.path) is not valid CSV (\(error))")
+        }
+        guard !csv.header.isEmpty else { throw IndexError.badSource("\(url.path) is empty") }
+        return CSVTable(header: csv.header.map { $0.trimmingCharacters(in: .whitespaces) },
+                        rows: csv.rows.filter { !$0.allSatisfy { $0.trimmingCharacters(in: .whitespaces).isEmpty } })
+    }
+}

@@ -1,0 +1,124 @@
+// Input that users produce without meaning harm: CSV manifests with quotes, commas, BOM and CRLF; symlinked
+// face folders; damaged audio and images (a seeded fuzz run); NaN weights; Ctrl-C in the middle of a job.
+import Foundation
+import Testing
+import VoiceStyle
+import VoiceStyleTestSupport
+
+@Suite("Robustness", .serialized)
+struct RobustnessTests {
+    let dir: URL
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("vs-robust-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    /// A loader with the demo's untrained models.
+    func demoLoader() throws -> ModelLoader {
+        let l = ModelLoader()
+        try Demo.register(in: l)
+        return l
+    }
+
+    @Test("a CSV manifest with a BOM, CRLF line ends, quoted paths holding commas and quotes, and blank lines")
+    func csvManifest() throws {
+        let faces = try Demo.data.appendingPathComponent("faces")
+        let odd = dir.appendingPathComponent("odd, \"quoted\" name.jpg")
+        try FileManager.default.copyItem(at: faces.appendingPathComponent("Julia_Stiles/00000001.jpg"), to: odd)
+        let text = "\u{FEFF}path,identity,note\r\n\"\(odd.path.replacingOccurrences(of: "\"", with: "\"\""))\",Julia Stiles,\"a, b\"\r\n\r\n"
+            + "\(faces.appendingPathComponent("Jeremy_Irvine/00000004.jpg").path),Jeremy Irvine,plain\r\n"
+        let csv = dir.appendingPathComponent("faces.csv")
+        try Data(text.utf8).write(to: csv)
+        var build = BuildIndexRequest(index: dir.appendingPathComponent("index").path, csv: csv.path)
+        build.cmpc = Demo.models.cmpc
+        let report = try Jobs.buildIndex(build, models: try demoLoader())
+        #expect(report.summary.embedded == 2 && report.summary.skipped == 0)
+        let records = try PrototypeStore(url: PrototypeIndex.storeURL(URL(fileURLWithPath: build.index))).all()
+        #expect(Set(records.map(\.path)) == [odd.path, faces.appendingPathComponent("Jeremy_Irvine/00000004.jpg").path])
+        #expect(records.first { $0.path == odd.path }?.metadata == #"{"note":"a, b"}"#)
+    }
+
+    @Test("symlinked identity folders and images are indexed; a link cycle ends")
+    func symlinks() throws {
+        let faces = try Demo.data.appendingPathComponent("faces")
+        let root = dir.appendingPathComponent("faces")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("Mixed"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("Julia_Stiles"), withDestinationURL: faces.appendingPathComponent("Julia_Stiles"))
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("Mixed/a.jpg"), withDestinationURL: faces.appendingPathComponent("Jeremy_Irvine/00000004.jpg"))
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("Mixed/loop"), withDestinationURL: root)
+        var build = BuildIndexRequest(index: dir.appendingPathComponent("index").path, faces: root.path)
+        build.cmpc = Demo.models.cmpc
+        let report = try Jobs.buildIndex(build, models: try demoLoader())
+        #expect(report.summary.embedded == 5, "\(report.summary)")
+    }
+
+    @Test("fuzz: seeded byte flips and truncations of real JPEGs and WAVs give errors or images/audio, never a crash")
+    func fuzz() throws {
+        var rng = SeededGenerator(seed: 11)
+        let jpeg = try Data(contentsOf: try Demo.data.appendingPathComponent("faces/Julia_Stiles/00000001.jpg"))
+        let wavData = try Data(contentsOf: try Demo.voices[0])
+        var decoded = 0, refused = 0
+        for trial in 0..<150 {
+            let source = trial % 2 == 0 ? jpeg : wavData
+            var bytes = [UInt8](source)
+            if trial % 3 == 0 {
+                bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))
+            } else {
+                for _ in 0..<(1 + Int(rng.next() % 16)) {
+                    let i = Int(rng.next() % UInt64(bytes.count))
+                    bytes[i] = UInt8(truncatingIfNeeded: rng.next())
+                }
+            }
+            let url = dir.appendingPathComponent(trial % 2 == 0 ? "f.jpg" : "f.wav")
+            try Data(bytes).write(to: url)
+            do {
+                if trial % 2 == 0 { _ = try ImageFile.read(url) } else { _ = try Jobs.features(FeaturesRequest(voice: url.path)) }
+                decoded += 1
+            } catch {
+                refused += 1
+                #expect(!"\(error)".isEmpty)
+            }
+        }
+        #expect(decoded + refused == 150 && refused > 0)
+        // A JPEG cut to a third of its bytes is refused as truncated (Pillow: "image file is truncated").
+        let cut = dir.appendingPathComponent("cut.jpg")
+        try jpeg.prefix(jpeg.count / 3).write(to: cut)
+        do { _ = try ImageFile.read(cut); Issue.record("a truncated JPEG was decoded") } catch { #expect("\(error)".contains("truncated")) }
+    }
+
+    @Test("a state dict holding NaN is refused, naming the tensor")
+    func nanWeights() throws {
+        let url = Fixtures.local("VoiceStyleCheckpointsTests", "g_small_state_dict.safetensors")
+        var sd = try StateDict(Checkpoint.open(url))
+        sd.entries["style.1.weight"] = StoredTensor(Tensor<Float>(shape: sd.entries["style.1.weight"]?.shape ?? [64, 64], repeating: .nan))
+        do { _ = try StyleGAN2Generator(stateDict: sd); Issue.record("NaN weights were accepted") } catch {
+            #expect("\(error)".contains("NaN or infinite values in (1): style.1.weight"))
+        }
+    }
+
+    @Test("Ctrl-C during the demo leaves no partial output files, and the index resumes")
+    func interrupt() throws {
+        guard let exe = DemoTests.executable else { Issue.record("voicestyle executable not found"); return }
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = ["demo", "--out", dir.appendingPathComponent("out").path, "--steps", "200", "--quiet"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait for the index to exist, then interrupt during the inversion or refinement.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("out/index/manifest.json").path) {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal || p.terminationStatus != 0)
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("out").path)) ?? []
+        #expect(left.filter { !$0.hasPrefix("index") } == [], "\(left)")
+        // The interrupted index opens and searches correctly.
+        let r = try runTool(["demo", "--out", dir.appendingPathComponent("out").path, "--steps", "3", "--invert-steps", "3", "--quiet"], in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+}
