@@ -121,4 +121,15 @@ struct RobustnessTests {
         let r = try runTool(["demo", "--out", dir.appendingPathComponent("out").path, "--steps", "3", "--invert-steps", "3", "--quiet"], in: dir)
         #expect(r.status == 0, "\(r.stderr)")
     }
+
+    @Test("a CMYK JPEG (Adobe, inverted, as Pillow writes it) decodes to the colours Pillow gives")
+    func cmykJPEG() throws {
+        let img = try ImageFile.read(Fixtures.local("VoiceStyleTests", "cmyk.jpg"))
+        #expect(img.width == 16 && img.height == 16)
+        func pixel(_ x: Int, _ y: Int) -> [Int] { (0..<3).map { Int(img.pixels[(y * 16 + x) * 3 + $0]) } }
+        // Pillow: Image.open("cmyk.jpg").convert("RGB") gives (255, 0, 128) at (2, 2) and (0, 255, 128) at (13, 13).
+        for (p, want) in [(pixel(2, 2), [255, 0, 128]), (pixel(13, 13), [0, 255, 128])] {
+            #expect(zip(p, want).allSatisfy { abs($0 - $1) <= 8 }, "\(p) vs \(want)")
+        }
+    }
 }
