@@ -213,7 +213,7 @@ private let downloader: ModelDownloader = {
         #expect(ModelDownloader.directURL("ftp://example.com/x") == nil)
         #expect(throws: DownloadError.self) {
             try ModelDownloader().fetch(DownloadSource(url: "https://drive.google.com/drive/folders/1U77L9kx95HrpMPBnJGMVb4ShUr3iTR26"),
-                                        to: URL(fileURLWithPath: "/tmp/never-written"))
+                                        to: FileManager.default.temporaryDirectory.appendingPathComponent("never-written-\(UUID().uuidString)"))
         }
     }
 }
