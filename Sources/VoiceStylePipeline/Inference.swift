@@ -196,7 +196,7 @@ extension Jobs {
         let (cmpc, cmpcRef) = try indexCMPC(index, explicit: request.models.cmpc, models: models)
         checkpoints["cmpc"] = cmpcRef
         let cache = try prototypeLatents(index: index, settings: config.inversion, paths: request.models, models: models, resolveNow: false)
-        checkpoints["generator"] = ModelRef(path: try models.resolve(.generator, request.models.generator), sha256: cache.key.generator)
+        checkpoints["generator"] = try models.generator(request.models.generator).1  // loaded by prototypeLatents: a cache hit
         var identity: IdentityLoss? = nil
         if wantsIdentity {
             let (id, ref) = try models.identity(request.models.identity)

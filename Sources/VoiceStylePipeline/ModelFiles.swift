@@ -92,6 +92,8 @@ public final class ModelLoader: @unchecked Sendable {
     /// Folder of the default files.
     public let checkpoints: URL
     private var loaded: [String: (model: AnyObject, ref: ModelRef)] = [:]
+    /// The lin file LPIPS was built with, by the VGG path (so that a cached LPIPS still reports it).
+    private var linRefs: [String: ModelRef] = [:]
     private let lock = NSLock()
 
     public init(checkpoints: URL = URL(fileURLWithPath: "checkpoints")) { self.checkpoints = checkpoints }
@@ -142,15 +144,19 @@ public final class ModelLoader: @unchecked Sendable {
     /// LPIPS-VGG16 from torchvision's VGG16 and lpips' lin weights, or from one whole `lpips.LPIPS` state dict
     /// given as `vgg` (`net.slice…` and `lin…` keys; `lin` is then not read).
     public func lpips(vgg: String?, lin: String?) throws -> (LPIPS, [ModelRef]) {
-        var refs: [ModelRef] = []
+        var linRef: ModelRef? = nil
         let (net, vggRef) = try load(.vgg16, vgg) { url -> LPIPS in
             let dict = try StateDict(Checkpoint.open(url))
             if dict.keys.contains(where: { $0.hasPrefix("net.slice") }) { return try LPIPS(lpipsStateDict: dict) }
             let linURL = try ModelFile.lpips.resolve(lin, in: checkpoints)
-            refs.append(ModelRef(path: linURL.path, sha256: try SHA256.hex(file: linURL)))
+            linRef = ModelRef(path: linURL.path, sha256: try SHA256.hex(file: linURL))
             return try LPIPS(vgg: dict, lin: StateDict(Checkpoint.open(linURL)))
         }
-        return (net, [vggRef] + refs)
+        let refs: [ModelRef?] = lock.withLock {
+            if let linRef { linRefs[vggRef.path] = linRef }
+            return [vggRef, linRefs[vggRef.path]]
+        }
+        return (net, refs.compactMap { $0 })
     }
 }
 
