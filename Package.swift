@@ -67,6 +67,17 @@ let package = Package(
             path: "Sources/CFaissShim",
             cxxSettings: [.headerSearchPath("private"), .unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("faiss"), .linkedLibrary("openblas"), .linkedLibrary("gomp"), .linkedLibrary("stdc++")]),
+        // dlib's HOG face detector and 68-point shape predictor through a small extern "C" shim (PLATFORM.md §10).
+        .target(
+            name: "CDlibShim",
+            path: "Sources/CDlibShim",
+            cxxSettings: [.unsafeFlags(["-O2", "-std=c++14"])],
+            linkerSettings: [.linkedLibrary("dlib"), .linkedLibrary("openblas"), .linkedLibrary("stdc++")]),
+        // Faces as users have them: detection, 68 landmarks (dlib), FFHQ alignment.
+        .target(
+            name: "VoiceStyleFaces",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleImaging", "CDlibShim"],
+            swiftSettings: releaseFlags),
         // Networks (StyleGAN2 layers, IR-SE50, LPIPS, CMPC).
         .target(
             name: "VoiceStyleModels",
@@ -87,14 +98,14 @@ let package = Package(
         .target(
             name: "VoiceStylePipeline",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
-                           "VoiceStyleInversion", "VoiceStyleIndex"],
+                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces"],
             resources: [.copy("DemoData")],
             swiftSettings: releaseFlags),
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
-                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStylePipeline"],
+                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStylePipeline"],
             swiftSettings: releaseFlags),
         // Thin front-ends: the command-line tool and the benchmarks.
         .executableTarget(
@@ -127,6 +138,9 @@ let package = Package(
         .testTarget(
             name: "VoiceStyleIndexTests",
             dependencies: ["VoiceStyleIndex", "VoiceStyleModels", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
+        .testTarget(
+            name: "VoiceStyleFacesTests",
+            dependencies: ["VoiceStyleFaces", "VoiceStyleImaging", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleTests",
             dependencies: ["VoiceStyle", "VoiceStyleTestSupport"],

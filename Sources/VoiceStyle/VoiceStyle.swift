@@ -6,4 +6,5 @@
 @_exported import VoiceStyleModels
 @_exported import VoiceStyleInversion
 @_exported import VoiceStyleIndex
+@_exported import VoiceStyleFaces
 @_exported import VoiceStylePipeline
