@@ -35,6 +35,13 @@ public struct IndexBuildOptions: Sendable {
     public var batch = 8
     /// Build only slice `shard.index` of `shard.count` (items at positions ≡ index mod count, in path order).
     public var shard: (index: Int, count: Int)? = nil
+    /// Prepares each decoded image before it is embedded (e.g. FFHQ face alignment): the image to embed and a
+    /// note stored with the prototype (its `alignment` column). Throwing skips the image, the error's
+    /// description being the reason ("no face found").
+    public var prepare: (@Sendable (RGBImage) throws -> (image: RGBImage, note: String))? = nil
+    /// What `prepare` does in words, kept as the index's "preparation" setting: an index holds images prepared
+    /// one way only ("none" without `prepare`).
+    public var preparation = "none"
     public init() {}
 }
 
@@ -53,6 +60,7 @@ public struct IndexHit: Sendable, Codable, Equatable {
 
 public enum IndexError: Error, CustomStringConvertible {
     case mixedCheckpoints(index: String, existing: String, given: String)
+    case mixedPreparation(index: String, existing: String, given: String)
     case notFound(String)
     case empty(String)
     case noClusters(String)
@@ -70,6 +78,7 @@ public enum IndexError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .mixedCheckpoints(i, e, g): "the index \(i) was built with a CMPC checkpoint of sha256 \(e.prefix(12))…; this one is \(g.prefix(12))…: use the same checkpoint or a new index"
+        case let .mixedPreparation(i, e, g): "the index \(i) was built with face preparation \"\(e)\"; this build asks for \"\(g)\": use the same --align settings or a new index"
         case let .notFound(p): "no prototype index at \(p) (build one with: voicestyle index build NAME --faces DIR --cmpc CKPT)"
         case let .empty(p): "the prototype index \(p) holds no embedded prototypes"
         case let .noClusters(p): "the index \(p) has no clusters: build it with --clusters K, or search with --mode instances"
@@ -177,24 +186,9 @@ public final class PrototypeIndex {
             guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDir), isDir.boolValue else {
                 throw IndexError.badSource("\(root.path) is not a folder")
             }
-            // Symbolic links to folders and images are followed (each real folder once, so link cycles end).
-            var out: [IndexItem] = []
-            var visited: Set<String> = [root.resolvingSymlinksInPath().path]
-            func walk(_ dir: URL, _ rel: [String]) {
-                for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() where !name.hasPrefix(".") {
-                    let url = dir.appendingPathComponent(name), real = url.resolvingSymlinksInPath()
-                    var isDir: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: real.path, isDirectory: &isDir) else { continue }  // a broken link
-                    let parts = rel + [name]
-                    if isDir.boolValue {
-                        if visited.insert(real.path).inserted { walk(url, parts) }
-                    } else if parts.count > level {  // files above the identity level have no identity
-                        out.append(IndexItem(path: parts.joined(separator: "/"), url: url, identity: parts[level - 1], metadata: nil))
-                    }
-                }
-            }
-            walk(root, [])
-            return out.sorted { $0.path < $1.path }
+            // Symbolic links to folders and images are followed; files above the identity level have no identity.
+            return FileTree.files(under: root).filter { $0.parts.count > level }
+                .map { IndexItem(path: $0.parts.joined(separator: "/"), url: $0.url, identity: $0.parts[level - 1], metadata: nil) }
         case let .csv(url, facesRoot):
             let table = try CSVTable.read(url)
             let header = table.header
@@ -230,9 +224,13 @@ public final class PrototypeIndex {
         if let existing = try store.setting("cmpc_sha256"), existing != cmpcSHA256 {
             throw IndexError.mixedCheckpoints(index: directory.path, existing: existing, given: cmpcSHA256)
         }
+        let existingPreparation = try store.setting("preparation") ?? (try store.knownPaths().isEmpty ? options.preparation : "none")
+        guard existingPreparation == options.preparation else {
+            throw IndexError.mixedPreparation(index: directory.path, existing: existingPreparation, given: options.preparation)
+        }
         var settings = ["cmpc_sha256": cmpcSHA256, "embedding_dim": String(cmpc.face.embeddingSize), "factory": options.factory,
                         "preprocessing": "cmpc2 visual_preprocess(256): bicubic resize, (x - 127.5) / 127.5",
-                        "voicestyle": "0.1.0"]
+                        "voicestyle": "0.1.0", "preparation": options.preparation]
         if let k = options.clusters { settings["clusters"] = String(k) }
         if case let .folder(root, level) = source { settings["faces_root"] = root.path; settings["identity_level"] = String(level) }
         if case let .csv(_, root) = source { settings["faces_root"] = root.path }
@@ -275,9 +273,18 @@ public final class PrototypeIndex {
                     records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "skipped", reason: "undecodable image", metadata: item.metadata))
                     continue
                 }
+                var face = image, note: String? = nil
+                if let prepare = options.prepare {
+                    do { (face, note) = try prepare(image) } catch {
+                        records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "skipped", reason: "\(error)", metadata: item.metadata))
+                        continue
+                    }
+                }
                 seenHashes[hash] = item.path
-                faces.append((records.count, FacePreprocessing.cmpc(image)))
-                records.append(PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "embedded", metadata: item.metadata))
+                faces.append((records.count, FacePreprocessing.cmpc(face)))
+                var record = PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "embedded", metadata: item.metadata)
+                record.alignment = note
+                records.append(record)
             }
             // One image per forward pass: an embedding then never depends on which images share its batch
             // (BLAS rounding varies with the batch shape), so shards, resumed and single builds agree bit for bit.

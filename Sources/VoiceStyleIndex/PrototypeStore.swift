@@ -32,6 +32,9 @@ public struct PrototypeRecord: Codable, FetchableRecord, PersistableRecord, Send
     /// The FAISS generation this embedded row was last written into (nil: not yet in a committed FAISS file,
     /// e.g. embedded by a build still running or killed).
     public var generation: Int64?
+    /// How the embedded image was prepared from the file (JSON written by the pipeline: the FFHQ alignment's
+    /// landmarks and settings), nil when embedded as is.
+    public var alignment: String?
 
     public init(path: String, identity: String, hash: String?, status: String, reason: String? = nil, embedding: Data? = nil,
                 metadata: String? = nil) {
@@ -134,6 +137,9 @@ public final class PrototypeStore {
         }
         migrator.registerMigration("v3 generations") { db in
             try db.alter(table: "prototypes") { t in t.add(column: "generation", .integer) }
+        }
+        migrator.registerMigration("v4 alignment") { db in
+            try db.alter(table: "prototypes") { t in t.add(column: "alignment", .text) }
         }
         try migrator.migrate(db)
     }

@@ -2,6 +2,7 @@
 // package (DemoData/NOTICE.md) and tiny untrained models made by code, so every stage runs on a fresh clone.
 import Foundation
 import VoiceStyleEngine
+import VoiceStyleFaces
 import VoiceStyleIndex
 import VoiceStyleInversion
 import VoiceStyleModels
@@ -16,6 +17,8 @@ public struct DemoRequest: Codable, Sendable, Equatable {
     public var steps = 20
     public var invertSteps = 30
     public var seed: UInt64 = 0
+    /// FFHQ-align the bundled photos first (dlib, real weights: the one stage the demo runs for real).
+    public var align = true
     public init() {}
 }
 
@@ -81,6 +84,7 @@ extension Jobs {
         try Demo.register(in: loader)
         var build = BuildIndexRequest(index: out.appendingPathComponent("index").path, faces: try Demo.data.appendingPathComponent("faces").path)
         build.cmpc = Demo.models.cmpc
+        if request.align { build.align = AlignOptions() }
         let index = try buildIndex(build, models: loader, progress: progress)
         var infer = InferRequest(voice: voice, index: build.index)
         infer.models = Demo.models

@@ -5,6 +5,7 @@ import Foundation
 import VoiceStyleAudio
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
+import VoiceStyleFaces
 import VoiceStyleImaging
 import VoiceStyleIndex
 import VoiceStyleInversion
@@ -31,6 +32,9 @@ public struct BuildIndexRequest: Codable, Sendable, Equatable {
     /// Build slice `shardIndex` of `shardCount`.
     public var shardIndex: Int?
     public var shardCount: Int?
+    /// FFHQ-align each photo before embedding (nil: as is, upstream's pre-aligned crops); the index keeps each
+    /// prototype's landmarks and the aligned crop is what gets inverted.
+    public var align: AlignOptions?
 
     public init(index: String, faces: String? = nil, csv: String? = nil) {
         self.index = index; self.faces = faces; self.csv = csv
@@ -58,6 +62,10 @@ public struct BuildIndexRequest: Codable, Sendable, Equatable {
         if let clusters { try Check.range("--clusters", clusters, 1...1_000_000) }
         if shardIndex != nil || shardCount != nil {
             guard let i = shardIndex, let n = shardCount, n >= 1, i >= 0, i < n else { throw JobError("--shard takes I/N with 0 ≤ I < N, e.g. 0/4") }
+        }
+        if let align {
+            try align.validate()
+            guard align.face != .all else { throw JobError("--align-face all is not possible for an index (one prototype per photo): use largest or last") }
         }
     }
 }
@@ -156,6 +164,16 @@ extension Jobs {
         options.clusters = request.clusters
         options.batch = request.batch
         if let i = request.shardIndex, let n = request.shardCount { options.shard = (i, n) }
+        if let align = request.align {
+            _ = try FaceDetector.shared(landmarkModel: align.landmarkModel)
+            options.preparation = "FFHQ alignment \(align.size) px, face \(align.face.rawValue), upsample \(align.upsample)"
+            options.prepare = { image in
+                let alignment = try PhotoAligner.align(image, options: align)
+                guard let face = alignment.faces.first else { throw JobError("no face found") }
+                let note = FaceAlignmentNote(face, of: alignment, options: align)
+                return (face.image, String(decoding: try JSONEncoder().encode(note), as: UTF8.self))
+            }
+        }
         let dir = URL(fileURLWithPath: request.index)
         let summary = try PrototypeIndex.build(directory: dir, source: source, cmpc: cmpc, cmpcSHA256: ref.sha256, options: options) { done, total in
             progress(JobEvent(stage: "index", done: done, total: total))

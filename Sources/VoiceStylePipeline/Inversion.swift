@@ -3,6 +3,7 @@
 import Foundation
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
+import VoiceStyleFaces
 import VoiceStyleImaging
 import VoiceStyleInversion
 import VoiceStyleModels
@@ -17,6 +18,8 @@ public struct InvertRequest: Codable, Sendable, Equatable {
     /// Invert each image on its own instead of as one batch (upstream inverts jointly).
     public var independent = false
     public var models = ModelPaths()
+    /// FFHQ-align each photo first (nil: as is); with `.all` every face becomes a target (NAME_2 …).
+    public var align: AlignOptions?
 
     public init(images: [String]) { self.images = images }
 
@@ -27,6 +30,7 @@ public struct InvertRequest: Codable, Sendable, Equatable {
         try Check.nonNegative("--id-weight", projector.identityWeight)
         try Check.nonNegative("--mse", projector.mse)
         try Check.range("--mean-samples", projector.meanLatentSamples, 1...1_000_000)
+        try align?.validate()
     }
 }
 
@@ -45,6 +49,8 @@ public struct InvertedImage: Codable, Sendable, Equatable {
     public var name: String
     public var run: Int
     public var final: ReconstructionMetrics
+    /// How the photo was aligned (with `align`).
+    public var alignment: FaceAlignmentNote?
 }
 
 /// One optimisation run (a batch of images, or one image with `independent`).
@@ -114,20 +120,35 @@ extension Jobs {
         }
         let projector = Projector(generator: g, lpips: lpips, identity: identity)
         let size = min(g.config.size, 256)
-        var targets: [(name: String, file: String, tensor: Tensor<Float>)] = [], skipped: [SkippedItem] = []
+        var targets: [(name: String, file: String, tensor: Tensor<Float>, alignment: FaceAlignmentNote?)] = [], skipped: [SkippedItem] = []
         var used = Set<String>()
+        func add(_ file: String, _ name: String, _ face: RGBImage, _ note: FaceAlignmentNote?) {
+            var name = name
+            while used.contains(name) { name += "_" }
+            used.insert(name)
+            targets.append((name, file, FacePreprocessing.projector(face, size: size), note))
+        }
         for path in request.images {
             do {
                 let img = try ImageFile.read(URL(fileURLWithPath: path))
-                var name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-                while used.contains(name) { name += "_" }
-                used.insert(name)
-                targets.append((name, path, FacePreprocessing.projector(img, size: size)))
+                let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                guard let align = request.align else {
+                    add(path, name, img, nil)
+                    continue
+                }
+                let alignment = try PhotoAligner.align(img, options: align)
+                if alignment.faces.isEmpty { skipped.append(SkippedItem(path: path, reason: "no face found")) }
+                for (k, face) in alignment.faces.enumerated() {
+                    add(path, k == 0 ? name : "\(name)_\(k + 1)", face.image, FaceAlignmentNote(face, of: alignment, options: align))
+                }
             } catch {
-                skipped.append(SkippedItem(path: path, reason: "\(error)"))
+                skipped.append(SkippedItem(path: path, reason: plainMessage(error)))
             }
         }
-        guard !targets.isEmpty else { throw JobError("none of the \(request.images.count) image(s) given is a readable JPEG or PNG") }
+        guard !targets.isEmpty else {
+            throw JobError(request.align == nil ? "none of the \(request.images.count) image(s) given is a readable JPEG or PNG"
+                                                : "no face was found in the \(request.images.count) image(s) given")
+        }
         var rng = SeededGenerator(seed: request.seed)
         let (mean, std) = projector.latentStatistics(count: config.meanLatentSamples, using: &rng)
         let groups: [[Int]] = request.independent ? targets.indices.map { [$0] } : [Array(targets.indices)]
@@ -157,7 +178,8 @@ extension Jobs {
                                               comparison: ImageTensors.grid(pictures, columns: 2)))
                 let mse = Double(withoutGradients { ((recon - target) / 2).square().mean() }.item)  // on [0, 1]
                 images.append(InvertedImage(file: t.file, name: t.name, run: gi, final: ReconstructionMetrics(
-                    mse: mse, psnrDB: 10 * log10(1 / max(mse, 1e-12)), lpips: Double(lpipsValues.buffer[k]), identityCosine: idCos.map { Double($0.buffer[k]) })))
+                    mse: mse, psnrDB: 10 * log10(1 / max(mse, 1e-12)), lpips: Double(lpipsValues.buffer[k]), identityCosine: idCos.map { Double($0.buffer[k]) }),
+                    alignment: t.alignment))
             }
             runs.append(InversionRun(images: group.map { targets[$0].name }, steps: result.steps))
         }

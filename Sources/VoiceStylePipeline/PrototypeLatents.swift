@@ -4,6 +4,7 @@
 import Foundation
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
+import VoiceStyleFaces
 import VoiceStyleImaging
 import VoiceStyleIndex
 import VoiceStyleInversion
@@ -88,6 +89,11 @@ public struct PrototypeLatent {
 public struct SkippedItem: Codable, Sendable, Equatable {
     public var path: String
     public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
 }
 
 /// Finds prototype latents: cached ones whose key matches, the rest inverted now (one at a time, each with its
@@ -112,8 +118,18 @@ public final class PrototypeLatents {
     /// The folder relative prototype paths start from.
     public var facesRoot: URL { URL(fileURLWithPath: (try? index.store.setting("faces_root")) ?? ".") }
 
-    /// A prototype's image: the file itself, or for an imported memory's video folder its first readable JPEG/PNG.
-    public func image(_ path: String) -> RGBImage? {
+    /// A prototype's image as the index embedded it: the file itself, FFHQ-aligned again from its stored
+    /// landmarks when the index aligns (nil if that fails), or for an imported memory's video folder its first
+    /// readable JPEG/PNG.
+    public func image(_ path: String, record: PrototypeRecord? = nil) -> RGBImage? {
+        guard let photo = file(path) else { return nil }
+        guard let json = record?.alignment ?? (try? index.store.record(path: path))?.alignment else { return photo }
+        guard let note = try? JSONDecoder().decode(FaceAlignmentNote.self, from: Data(json.utf8)) else { return nil }
+        return try? note.realign(photo)
+    }
+
+    /// The prototype's file as stored.
+    private func file(_ path: String) -> RGBImage? {
         let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : facesRoot.appendingPathComponent(path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return nil }
@@ -133,7 +149,7 @@ public final class PrototypeLatents {
     /// image is unreadable and nothing usable is cached. `onStep` sees the projector's steps of an inversion.
     public func latent(for path: String, onStep: (ProjectorStep) -> Void = { _ in }) throws -> (PrototypeLatent?, SkippedItem?) {
         let record = try index.store.record(path: path)
-        let img = image(path)
+        let img = image(path, record: record)
         let settings = key.settings
         if let record, isCached(record), let values = record.latentValues {
             let shape = settings.projector.wPlus ? [1, generator.config.latentCount, generator.config.styleDim] : [1, generator.config.styleDim]

@@ -46,7 +46,9 @@ struct IndexBuildCommand: ParsableCommand {
             checkpoint (search, infer and index invert use it unless told otherwise) and refuses images embedded \
             with another one. --shard I/N builds the I-th of N disjoint slices (merge them with `voicestyle index merge`). \
             Without --faces or --csv, repairs an existing index: its FAISS file is re-derived from its database. \
-            One writer at a time: a second build or merge of the same index fails at once.
+            One writer at a time: a second build or merge of the same index fails at once. \
+            With --align each photo is FFHQ-aligned before embedding (photos without a face are skipped); the index \
+            keeps the landmarks and inverts the aligned crops. An index is built one way only.
             """)
 
     @Argument(help: "Index name (a folder under --prototypes) or a path.")
@@ -69,6 +71,7 @@ struct IndexBuildCommand: ParsableCommand {
     var batch: Int = 8
     @Option(help: "Build slice I of N (e.g. 0/4), for batch schedulers.")
     var shard: String?
+    @OptionGroup var alignment: AlignFlag
     @OptionGroup var location: IndexLocation
     @Flag(help: "No progress display.")
     var quiet = false
@@ -83,6 +86,7 @@ struct IndexBuildCommand: ParsableCommand {
         request.factory = factory
         request.clusters = clusters
         request.batch = batch
+        request.align = alignment.options
         if let shard {
             let p = shard.split(separator: "/").map { Int($0) }
             guard p.count == 2, let i = p[0], let n = p[1] else { throw ValidationError("--shard takes I/N with 0 ≤ I < N, e.g. 0/4") }

@@ -105,13 +105,18 @@ struct DemoCommand: ParsableCommand {
     var invertSteps: Int = 30
     @Option(help: "Seed.")
     var seed: UInt64 = 0
+    @Flag(inversion: .prefixedNo, help: "FFHQ-align the bundled photos first (dlib; needs libdlib-data).")
+    var align = true
     @Flag(help: "No progress display.") var quiet = false
 
     func run() throws {
         var request = DemoRequest()
         (request.out, request.voice, request.steps, request.invertSteps, request.seed) = (out, voice, steps, invertSteps, seed)
+        request.align = align
         let (result, report) = try Jobs.demo(request, progress: ProgressPrinter(quiet: quiet).callAsFunction)
-        print("demo index: \(report.index.summary.embedded) faces embedded in \(report.index.index)")
+        let s = report.index.summary
+        print("demo index: \(s.embedded) faces \(align ? "aligned and " : "")embedded in \(report.index.index)"
+              + (s.skipped > 0 ? " (\(s.skipped) skipped: \(s.skipReasons.keys.sorted().joined(separator: ", ")))" : ""))
         print(summaryLine(result, folder: out))
         print(Demo.notice)
     }
@@ -147,7 +152,16 @@ struct DoctorCommand: ParsableCommand {
         check(.irse50) { "IR-SE50, \(try loader.identity(nil).0.network.embeddingSize)-d embeddings" }
         check(.vgg16) { _ = try loader.lpips(vgg: nil, lin: nil); return "VGG16 features + LPIPS lin layers" }
         check(.lpips) { "LPIPS lin layers, \(try StateDict(Checkpoint.open(folder.appendingPathComponent(ModelFile.lpips.name))).keys.count) tensors" }
-        print("✓ system libraries: OpenBLAS \(BLASThreads.current) threads, libsndfile, soxr, WebRTC VAD, TurboJPEG, libpng, FAISS (linked)")
+        if FileManager.default.fileExists(atPath: FaceDetector.defaultLandmarkModel) {
+            do {
+                _ = try FaceDetector.shared()
+                print("✓ face alignment: dlib detector + 68-point landmarks (\(FaceDetector.defaultLandmarkModel); iBUG 300-W, no commercial use)")
+            } catch { print("✗ face alignment: \(error)"); problems += 1 }
+        } else {
+            print("✗ face alignment: \(FaceDetectorError.landmarkModelMissing(FaceDetector.defaultLandmarkModel))")
+            problems += 1
+        }
+        print("✓ system libraries: OpenBLAS \(BLASThreads.current) threads, libsndfile, soxr, WebRTC VAD, TurboJPEG, libpng, FAISS, dlib (linked)")
         if (try? Demo.data) != nil { print("✓ demo material: bundled (voicestyle demo runs without model files)") }
         if problems > 0 { throw ExitCode(1) }
     }

@@ -45,6 +45,8 @@ struct InvertCommand: ParsableCommand {
     @Option(help: "z samples for the mean W and its σ.")
     var meanSamples: Int = 10_000
 
+    @OptionGroup var alignment: AlignFlag
+
     @Option(help: "Output folder.", completion: .directory)
     var out: String
 
@@ -58,6 +60,7 @@ struct InvertCommand: ParsableCommand {
         request.projector = c
         (request.seed, request.independent) = (seed, independent)
         request.models = modelFiles.paths()
+        request.align = alignment.options
         try request.validate()
         let outURL = try prepareOutputFolder(out, option: "--out")
         let result = try Jobs.invert(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet).callAsFunction)

@@ -1,0 +1,151 @@
+// Follows pSp scripts/align_all_parallel.py `run` as a job: photos or folders in, one FFHQ-aligned PNG per face
+// and alignment.json out; a photo without a face is reported and skipped, never fatal for the batch.
+import Foundation
+import VoiceStyleFaces
+import VoiceStyleImaging
+
+/// `align`: detect, landmark and FFHQ-align the faces of photos.
+public struct AlignRequest: Codable, Sendable, Equatable {
+    /// Photos (JPEG or PNG) and folders of photos (walked recursively; .jpg/.jpeg/.png files).
+    public var inputs: [String]
+    /// Output folder: NAME.png per face (NAME_2.png … for further faces with `--face all`), alignment.json.
+    public var out: String
+    public var options = AlignOptions()
+    /// Also NAME_preview.png: the photo with rectangles, landmarks and quad beside the aligned face.
+    public var preview = false
+
+    public init(inputs: [String], out: String) {
+        self.inputs = inputs
+        self.out = out
+    }
+
+    public func validate() throws {
+        guard !inputs.isEmpty else { throw JobError("give at least one photo or folder to align") }
+        for path in inputs where !FileManager.default.fileExists(atPath: path) { throw JobError("\(path) does not exist") }
+        try options.validate()
+    }
+}
+
+/// How one face was aligned: stored in alignment.json, invert's report and index records.
+public struct FaceAlignmentNote: Codable, Sendable, Equatable {
+    /// Index of the face among the photo's detections (best first).
+    public var detection: Int
+    public var face: FaceDetection
+    /// The quad on the photo (NW, SW, SE, NE) that became the aligned image.
+    public var quad: [[Double]]
+    public var steps: AlignmentSteps
+    public var options: AlignOptions
+
+    public init(_ face: AlignedFace, of alignment: PhotoAlignment, options: AlignOptions) {
+        detection = face.detection
+        self.face = alignment.detections[face.detection]
+        quad = face.steps.quad0
+        steps = face.steps
+        self.options = options
+    }
+
+    /// The aligned image again from the stored landmarks (no detection): what indexes invert.
+    public func realign(_ photo: RGBImage) throws -> RGBImage {
+        try FFHQAlignment.align(photo, landmarks: face.landmarks, settings: options.settings).image
+    }
+}
+
+/// One photo in alignment.json.
+public struct AlignedPhotoReport: Codable, Sendable, Equatable {
+    public var file: String
+    /// [width, height] when readable.
+    public var size: [Int]?
+    public var detections: [FaceDetection]
+    /// The faces written, with the chosen detection, quad and stage values.
+    public var faces: [AlignedFaceReport]
+    /// Why nothing was written (unreadable, no face).
+    public var skipped: String?
+}
+
+public struct AlignedFaceReport: Codable, Sendable, Equatable {
+    public var output: String
+    public var alignment: FaceAlignmentNote
+}
+
+/// alignment.json.
+public struct AlignReport: Codable, Sendable, Equatable {
+    public var voicestyle = voiceStyleVersion
+    public var command = "align"
+    public var request: AlignRequest
+    public var photos: [AlignedPhotoReport]
+    public var seconds: Double
+    public var faces: Int { photos.reduce(0) { $0 + $1.faces.count } }
+    public var skipped: [SkippedItem] { photos.compactMap { p in p.skipped.map { SkippedItem(path: p.file, reason: $0) } } }
+}
+
+extension Jobs {
+    /// The photos named by `inputs`: files as given, folders walked for .jpg/.jpeg/.png; each with the name its
+    /// aligned face takes (folder-relative path without extension, so trees keep their shape; unique).
+    static func photos(_ inputs: [String]) -> [(file: String, name: String)] {
+        var out: [(file: String, name: String)] = [], used = Set<String>()
+        func add(_ file: String, _ name: String) {
+            var unique = name, n = 2
+            while used.contains(unique) { unique = "\(name)-\(n)"; n += 1 }
+            used.insert(unique)
+            out.append((file, unique))
+        }
+        for input in inputs {
+            var isDir: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: input, isDirectory: &isDir)
+            if isDir.boolValue {
+                for f in FileTree.files(under: URL(fileURLWithPath: input)) where ["jpg", "jpeg", "png"].contains(f.url.pathExtension.lowercased()) {
+                    add(f.url.path, (f.parts.joined(separator: "/") as NSString).deletingPathExtension)
+                }
+            } else {
+                add(input, URL(fileURLWithPath: input).deletingPathExtension().lastPathComponent)
+            }
+        }
+        return out
+    }
+
+    /// Aligns every face of every photo into `request.out` (created), writing alignment.json last.
+    @discardableResult
+    public static func align(_ request: AlignRequest, progress: JobProgress = { _ in }) throws -> AlignReport {
+        try request.validate()
+        let start = Date()
+        let out = try Check.outputFolder("--out", request.out)
+        _ = try FaceDetector.shared(landmarkModel: request.options.landmarkModel)
+        let photos = photos(request.inputs)
+        guard !photos.isEmpty else { throw JobError("\(request.inputs.joined(separator: ", ")) hold(s) no .jpg, .jpeg or .png photo") }
+        var reports: [AlignedPhotoReport] = []
+        for (n, photo) in photos.enumerated() {
+            progress(JobEvent(stage: "align", done: n, total: photos.count, detail: photo.file))
+            var report = AlignedPhotoReport(file: photo.file, detections: [], faces: [])
+            let image: RGBImage
+            do { image = try ImageFile.read(URL(fileURLWithPath: photo.file)) } catch {
+                report.skipped = plainMessage(error)
+                reports.append(report)
+                continue
+            }
+            report.size = [image.width, image.height]
+            let alignment: PhotoAlignment
+            do { alignment = try PhotoAligner.align(image, options: request.options) } catch {
+                report.skipped = plainMessage(error)
+                reports.append(report)
+                continue
+            }
+            report.detections = alignment.detections
+            if alignment.faces.isEmpty { report.skipped = "no face found" }
+            try FileManager.default.createDirectory(at: out.appendingPathComponent(photo.name).deletingLastPathComponent(), withIntermediateDirectories: true)
+            for (k, face) in alignment.faces.enumerated() {
+                let name = k == 0 ? photo.name : "\(photo.name)_\(k + 1)"
+                try PNGCodec.write(face.image, to: out.appendingPathComponent(name + ".png"))
+                report.faces.append(AlignedFaceReport(output: name + ".png", alignment: FaceAlignmentNote(face, of: alignment, options: request.options)))
+            }
+            if request.preview {
+                let picture = AlignmentPreview.beforeAfter(image, alignment, quads: alignment.faces.map(\.steps.quad0))
+                try PNGCodec.write(picture, to: out.appendingPathComponent(photo.name + "_preview.png"))
+            }
+            reports.append(report)
+        }
+        progress(JobEvent(stage: "align", done: photos.count, total: photos.count))
+        let result = AlignReport(request: request, photos: reports, seconds: Date().timeIntervalSince(start))
+        try reportJSON(result).write(to: out.appendingPathComponent("alignment.json"), options: .atomic)
+        return result
+    }
+}

@@ -1,0 +1,74 @@
+// `voicestyle-bench align`: photos/s of detection + landmarks + FFHQ alignment, per stage, beside pSp's Python
+// (scripts/bench_align_psp.py: dlib's Python binding, Pillow, NumPy, SciPy) on the same photos.
+import ArgumentParser
+import Foundation
+import VoiceStyle
+
+struct BenchAlignCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "align",
+        abstract: "Time face detection, 68 landmarks and FFHQ alignment (256 and 1024) per stage; --python runs pSp's recipe beside it.",
+        discussion: "Photos default to ../shared/fixtures/align (38 photos, 36 faces). One pass over all photos; totals per stage.")
+
+    @Option(help: "Folder of photos.", completion: .directory)
+    var photos: String = "../shared/fixtures/align"
+    @Flag(help: "Also run scripts/bench_align_psp.py (python3 with numpy, scipy, Pillow, dlib; `pip install dlib-bin`) and print ratios.")
+    var python = false
+    @Flag(help: "Skip the 1024 (4096-transform) setting.")
+    var no1024 = false
+    @Flag(help: "Print the figures as JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let files = FileTree.files(under: URL(fileURLWithPath: photos)).map(\.url)
+            .filter { ["jpg", "jpeg", "png"].contains($0.pathExtension.lowercased()) && !$0.lastPathComponent.contains("_aligned") && !$0.lastPathComponent.contains("_ffhq") }
+        guard !files.isEmpty else { throw ValidationError("--photos \(photos) holds no photos") }
+        let sizes = no1024 ? [256] : [256, 1024]
+        let detector = try FaceDetector.shared()
+        var t: [String: Double] = ["decode": 0, "detect": 0, "landmarks": 0]
+        var faces = 0
+        func timed<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            defer { t[stage, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 }
+            return try body()
+        }
+        for f in files {
+            let image = try timed("decode") { try ImageFile.read(f) }
+            let rects = try timed("detect") { try detector.detect(image) }
+            guard let last = rects.last else { continue }
+            let landmarks = try timed("landmarks") { try detector.landmarks(image, rect: last.rect) }
+            faces += 1
+            for s in sizes { _ = try timed("align\(s)") { try FFHQAlignment.align(image, landmarks: landmarks, settings: s == 1024 ? .ffhq : .psp) } }
+        }
+        var py: [String: Double]? = nil
+        if python {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", "scripts/bench_align_psp.py", "--sizes", sizes.map(String.init).joined(separator: ",")] + files.map(\.path)
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0, let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let s = obj["seconds"] as? [String: Double] else {
+                throw ValidationError("scripts/bench_align_psp.py failed (needs python3 with numpy, scipy, Pillow and dlib: pip install dlib-bin)")
+            }
+            py = s
+        }
+        var rows: [(String, Double, Double?)] = ["decode", "detect", "landmarks"].map { ($0, t[$0]!, py?[$0]) }
+        for s in sizes { rows.append(("align \(s)", t["align\(s)"]!, py?["align\(s)"])) }
+        for s in sizes {
+            let stages = ["decode", "detect", "landmarks", "align\(s)"]
+            rows.append(("whole, \(s) px", stages.reduce(0) { $0 + t[$1]! }, py.map { p in stages.reduce(0) { $0 + (p[$1] ?? 0) } }))
+        }
+        reportRatios(rows, title: "\(files.count) photos, \(faces) faces (seconds in all; ratio = voicestyle / pSp's Python)", label: "stage",
+                     width: 16, json: json, extra: ["photos": files.count, "faces": faces])
+        if !json {
+            for s in sizes {
+                let whole = rows.first { $0.0 == "whole, \(s) px" }!
+                print(String(format: "%d px: %.1f photos/s%@", s, Double(files.count) / whole.1,
+                             whole.2.map { String(format: " (pSp's Python: %.1f photos/s)", Double(files.count) / $0) } ?? ""))
+            }
+        }
+    }
+}
