@@ -140,7 +140,8 @@ let package = Package(
             dependencies: ["VoiceStyleIndex", "VoiceStyleModels", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleFacesTests",
-            dependencies: ["VoiceStyleFaces", "VoiceStyleImaging", "VoiceStyleTestSupport"]),
+            dependencies: ["VoiceStyleFaces", "VoiceStyleImaging", "VoiceStyleTestSupport"],
+            exclude: ["Fixtures"]),
         .testTarget(
             name: "VoiceStyleTests",
             dependencies: ["VoiceStyle", "VoiceStyleTestSupport"],

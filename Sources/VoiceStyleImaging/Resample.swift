@@ -1,74 +1,128 @@
-// Follows Pillow's libImaging/Resample.c (8-bit path: separable filters, fixed-point coefficients with 22
-// fractional bits, horizontal pass then vertical pass, uint8 rounding in between), so that resized faces
-// match PIL-based upstream preprocessing (torchvision Resize on PIL images, cmpc2's image.resize).
+// Follows Pillow 13's libImaging/Resample.c (8-bit path: separable filters, fixed-point coefficients with 22
+// fractional bits, horizontal pass then vertical pass unless the height shrinks much more, uint8 rounding in
+// between), so that resized faces match PIL-based upstream preprocessing (torchvision Resize on PIL images,
+// cmpc2's image.resize, pSp's face alignment).
 import Foundation
 import VoiceStyleEngine
 
 /// Pillow's resampling filters.
 public enum ResampleFilter: Sendable {
     case bilinear, bicubic
+    /// Pillow's LANCZOS (`ANTIALIAS`): sinc(x)·sinc(x/3) on [-3, 3).
+    case lanczos
 
-    var support: Double { self == .bilinear ? 1 : 2 }
+    var support: Double {
+        switch self {
+        case .bilinear: 1
+        case .bicubic: 2
+        case .lanczos: 3
+        }
+    }
 
     func weight(_ x: Double) -> Double {
-        let x = abs(x)
         switch self {
-        case .bilinear: return x < 1 ? 1 - x : 0
+        case .bilinear:
+            let x = abs(x)
+            return x < 1 ? 1 - x : 0
         case .bicubic:
-            let a = -0.5
+            let x = abs(x), a = -0.5
             if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
             if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
             return 0
+        case .lanczos:
+            return -3 <= x && x < 3 ? Self.sinc(x) * Self.sinc(x / 3) : 0
         }
+    }
+
+    private static func sinc(_ x: Double) -> Double {
+        if x == 0 { return 1 }
+        let t = x * Double.pi
+        return sin(t) / t
     }
 }
 
 extension RGBImage {
-    /// Pillow `Image.resize((width, height), filter)` for RGB images.
+    /// Pillow `Image.resize((width, height), filter)` for RGB images. Like Pillow 13's ImagingResampleInner, the
+    /// vertical pass runs first when the height loses more than twice as many pixels as the width.
     public func resized(width ow: Int, height oh: Int, filter: ResampleFilter) -> RGBImage {
         precondition(ow > 0 && oh > 0, "resize to \(ow)×\(oh)")
+        let verticalFirst = height - oh > 0 && height - oh > (width - ow) * 2
         var img = self
+        if verticalFirst { img = img.resampledAxis(horizontal: false, to: oh, filter: filter) }
         if ow != width { img = img.resampledAxis(horizontal: true, to: ow, filter: filter) }
-        if oh != height { img = img.resampledAxis(horizontal: false, to: oh, filter: filter) }
+        if !verticalFirst && oh != height { img = img.resampledAxis(horizontal: false, to: oh, filter: filter) }
         return img
     }
 
-    /// Pillow's precompute_coeffs + normalize_coeffs_8bpc: per output index, the first input index and the
-    /// fixed-point weights.
-    static func coefficients(inSize: Int, outSize: Int, filter: ResampleFilter) -> [(start: Int, weights: [Int32])] {
+    /// Pillow's precompute_coeffs + normalize_coeffs_8bpc: per output index the first input index and the
+    /// number of taps, and `ksize` fixed-point weights per output index (zero past its taps).
+    static func coefficients(inSize: Int, outSize: Int, filter: ResampleFilter) -> (start: [Int], count: [Int], ksize: Int, weights: [Int32]) {
         let scale = Double(inSize) / Double(outSize)
         let filterScale = max(scale, 1)
         let support = filter.support * filterScale
         let ss = 1 / filterScale
-        return (0..<outSize).map { xx in
+        let ksize = Int(support.rounded(.up)) * 2 + 1
+        var start = [Int](repeating: 0, count: outSize), count = start
+        var weights = [Int32](repeating: 0, count: outSize * ksize)
+        var k = [Double](repeating: 0, count: ksize)
+        for xx in 0..<outSize {
             let center = (Double(xx) + 0.5) * scale
             let xmin = max(Int(center - support + 0.5), 0)
-            let xmax = min(Int(center + support + 0.5), inSize) - xmin
-            var k = (0..<max(xmax, 0)).map { filter.weight((Double($0 + xmin) - center + 0.5) * ss) }
-            let total = k.reduce(0, +)
-            if total != 0 { k = k.map { $0 / total } }
-            let fixed = k.map { Int32($0 < 0 ? -0.5 + $0 * Double(1 << 22) : 0.5 + $0 * Double(1 << 22)) }
-            return (xmin, fixed)
+            let n = max(min(Int(center + support + 0.5), inSize) - xmin, 0)
+            var total = 0.0
+            for x in 0..<n {
+                k[x] = filter.weight((Double(x + xmin) - center + 0.5) * ss)
+                total += k[x]
+            }
+            for x in 0..<n {
+                let w = total != 0 ? k[x] / total : k[x]
+                weights[xx * ksize + x] = Int32(w < 0 ? -0.5 + w * Double(1 << 22) : 0.5 + w * Double(1 << 22))
+            }
+            (start[xx], count[xx]) = (xmin, n)
         }
+        return (start, count, ksize, weights)
     }
 
+    /// ImagingResampleHorizontal_8bpc / ImagingResampleVertical_8bpc: int32 sums from 1 << 21, >> 22, clip8.
     private func resampledAxis(horizontal: Bool, to n: Int, filter: ResampleFilter) -> RGBImage {
-        let inSize = horizontal ? width : height
-        let coeffs = RGBImage.coefficients(inSize: inSize, outSize: n, filter: filter)
+        let (start, count, ksize, weights) = RGBImage.coefficients(inSize: horizontal ? width : height, outSize: n, filter: filter)
         let ow = horizontal ? n : width, oh = horizontal ? height : n
+        let rowIn = width * 3, rowOut = ow * 3
         var out = [UInt8](repeating: 0, count: ow * oh * 3)
-        pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<oh {
-                    for x in 0..<ow {
-                        let (start, k) = coeffs[horizontal ? x : y]
-                        for c in 0..<3 {
-                            var acc = Int64(1 << 21)
-                            for (j, w) in k.enumerated() {
-                                let sx = horizontal ? start + j : x, sy = horizontal ? y : start + j
-                                acc += Int64(src[(sy * width + sx) * 3 + c]) * Int64(w)
+        @inline(__always) func clip8(_ v: Int32) -> UInt8 { UInt8(clamping: v >> 22) }
+        pixels.withUnsafeBufferPointer { srcBuffer in
+            out.withUnsafeMutableBufferPointer { dstBuffer in
+                weights.withUnsafeBufferPointer { kk in
+                    let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!, kk = kk.baseAddress!
+                    if horizontal {
+                        Parallel.forChunks(oh, costPerItem: ow * ksize * 3) { rows in
+                            for y in rows {
+                                for x in 0..<ow {
+                                    let k = kk + x * ksize
+                                    var p = src + y * rowIn + start[x] * 3
+                                    var r: Int32 = 1 << 21, g = r, b = r
+                                    for j in 0..<count[x] {
+                                        r &+= Int32(p[0]) &* k[j]; g &+= Int32(p[1]) &* k[j]; b &+= Int32(p[2]) &* k[j]
+                                        p += 3
+                                    }
+                                    let d = dst + y * rowOut + x * 3
+                                    d[0] = clip8(r); d[1] = clip8(g); d[2] = clip8(b)
+                                }
                             }
-                            dst[(y * ow + x) * 3 + c] = UInt8(clamping: acc >> 22)
+                        }
+                    } else {
+                        Parallel.forChunks(oh, costPerItem: rowOut * ksize) { rows in
+                            let acc = UnsafeMutablePointer<Int32>.allocate(capacity: rowOut)
+                            defer { acc.deallocate() }
+                            for y in rows {
+                                let k = kk + y * ksize, first = src + start[y] * rowIn
+                                for i in 0..<rowOut { acc[i] = 1 << 21 }
+                                for j in 0..<count[y] {
+                                    let row = first + j * rowIn, w = k[j]
+                                    for i in 0..<rowOut { acc[i] &+= Int32(row[i]) &* w }
+                                }
+                                for i in 0..<rowOut { dst[y * rowOut + i] = clip8(acc[i]) }
+                            }
                         }
                     }
                 }
