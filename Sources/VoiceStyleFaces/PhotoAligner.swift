@@ -19,6 +19,7 @@ public struct AlignOptions: Codable, Sendable, Equatable {
     public var size: Int
     public var face: FaceChoice
     /// Times the photo is doubled before detection (pSp: `detector(img, 1)`); 0 finds only faces ≥ 80 px.
+    /// Lowered for very large photos (`PhotoAligner.upsample(for:requested:)`).
     public var upsample: Int
     /// The 68-point shape predictor file.
     public var landmarkModel: String
@@ -63,6 +64,8 @@ public struct AlignedFace: Sendable {
 public struct PhotoAlignment: Sendable {
     public var detections: [FaceDetection]
     public var faces: [AlignedFace]
+    /// The upsampling the detector used (`PhotoAligner.upsample`).
+    public var upsample: Int
 }
 
 public enum PhotoAligner {
@@ -76,13 +79,27 @@ public enum PhotoAligner {
         }
     }
 
+    /// Pixels the detector may see after upsampling (each upsampling quadruples them): beyond, upsampling is
+    /// lowered, so a 12-megapixel photo is searched as it is (its faces are far above the 80-px minimum) instead
+    /// of as a 48-megapixel one (≈ 1 GB and tens of seconds).
+    public static let maxDetectionPixels = 40_000_000
+
+    /// The upsampling used for `image` when `requested` is asked: lowered until the upsampled photo has at most
+    /// `maxDetectionPixels`.
+    public static func upsample(for image: RGBImage, requested: Int) -> Int {
+        var up = requested
+        while up > 0 && image.width * image.height << (2 * up) > maxDetectionPixels { up -= 1 }
+        return up
+    }
+
     /// Detects, picks and aligns the faces of `image`.
     public static func align(_ image: RGBImage, options: AlignOptions) throws -> PhotoAlignment {
-        let detections = try FaceDetector.shared(landmarkModel: options.landmarkModel).faces(image, upsample: options.upsample)
+        let up = upsample(for: image, requested: options.upsample)
+        let detections = try FaceDetector.shared(landmarkModel: options.landmarkModel).faces(image, upsample: up)
         let faces = try chosen(detections, options.face).map { i in
             let (aligned, steps) = try FFHQAlignment.align(image, landmarks: detections[i].landmarks, settings: options.settings)
             return AlignedFace(detection: i, steps: steps, image: aligned)
         }
-        return PhotoAlignment(detections: detections, faces: faces)
+        return PhotoAlignment(detections: detections, faces: faces, upsample: up)
     }
 }

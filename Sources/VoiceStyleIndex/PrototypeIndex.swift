@@ -399,12 +399,18 @@ public final class PrototypeIndex {
             if let first = settings, first["cmpc_sha256"] != ps["cmpc_sha256"] {
                 throw IndexError.mixedCheckpoints(index: p.path, existing: first["cmpc_sha256"] ?? "", given: ps["cmpc_sha256"] ?? "")
             }
+            if let first = settings, (first["preparation"] ?? "none") != (ps["preparation"] ?? "none") {
+                throw IndexError.mixedPreparation(index: p.path, existing: first["preparation"] ?? "none", given: ps["preparation"] ?? "none")
+            }
             settings = settings ?? ps
             records += try s.all()
         }
         guard let settings else { throw IndexError.badSource("nothing to merge") }
         if let existing = try out.setting("cmpc_sha256"), existing != settings["cmpc_sha256"] {
             throw IndexError.mixedCheckpoints(index: output.path, existing: existing, given: settings["cmpc_sha256"] ?? "")
+        }
+        if !(try out.knownPaths().isEmpty), (try out.setting("preparation") ?? "none") != (settings["preparation"] ?? "none") {
+            throw IndexError.mixedPreparation(index: output.path, existing: try out.setting("preparation") ?? "none", given: settings["preparation"] ?? "none")
         }
         try out.setSettings(settings)
         let known = try out.knownPaths()

@@ -55,6 +55,8 @@ public struct AlignedPhotoReport: Codable, Sendable, Equatable {
     public var file: String
     /// [width, height] when readable.
     public var size: [Int]?
+    /// dlib's upsampling for this photo (the request's, lowered for very large photos).
+    public var upsample: Int?
     public var detections: [FaceDetection]
     /// The faces written, with the chosen detection, quad and stage values.
     public var faces: [AlignedFaceReport]
@@ -130,6 +132,7 @@ extension Jobs {
                 continue
             }
             report.detections = alignment.detections
+            report.upsample = alignment.upsample
             if alignment.faces.isEmpty { report.skipped = "no face found" }
             try FileManager.default.createDirectory(at: out.appendingPathComponent(photo.name).deletingLastPathComponent(), withIntermediateDirectories: true)
             for (k, face) in alignment.faces.enumerated() {

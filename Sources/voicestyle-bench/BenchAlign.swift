@@ -62,7 +62,7 @@ struct BenchAlignCommand: ParsableCommand {
             rows.append(("whole, \(s) px", stages.reduce(0) { $0 + t[$1]! }, py.map { p in stages.reduce(0) { $0 + (p[$1] ?? 0) } }))
         }
         reportRatios(rows, title: "\(files.count) photos, \(faces) faces (seconds in all; ratio = voicestyle / pSp's Python)", label: "stage",
-                     width: 16, json: json, extra: ["photos": files.count, "faces": faces])
+                     width: 16, json: json, extra: ["photos": files.count, "faces": faces], reference: "Python")
         if !json {
             for s in sizes {
                 let whole = rows.first { $0.0 == "whole, \(s) px" }!

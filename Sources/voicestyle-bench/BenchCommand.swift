@@ -42,17 +42,18 @@ func bestTime(seconds: Double, _ body: () -> Void) -> Double {
 }
 
 /// Prints (case, seconds, PyTorch seconds) rows with their ratios: a table under `title`, or JSON with `extra`.
-func reportRatios(_ rows: [(String, Double, Double?)], title: String, label: String, width: Int, json: Bool, extra: [String: Any]) {
+func reportRatios(_ rows: [(String, Double, Double?)], title: String, label: String, width: Int, json: Bool, extra: [String: Any],
+                  reference: String = "PyTorch") {
     if json {
         printJSON(extra.merging(["rows": rows.map { r -> [String: Any] in
             var d: [String: Any] = ["case": r.0, "seconds": r.1]
-            if let p = r.2 { d["pytorch_seconds"] = p; d["ratio"] = r.1 / p }
+            if let p = r.2 { d["\(reference.lowercased())_seconds"] = p; d["ratio"] = r.1 / p }
             return d
         }]) { a, _ in a })
         return
     }
     print(title)
-    print(tableRow([label, "seconds", "PyTorch s", "ratio"], widths: [-width, 8, 10, 6]))
+    print(tableRow([label, "seconds", "\(reference) s", "ratio"], widths: [-width, 8, 10, 6]))
     for r in rows {
         print(tableRow([r.0, String(format: "%.3f", r.1), r.2.map { String(format: "%.3f", $0) } ?? "-",
                         r.2.map { String(format: "%.2f", r.1 / $0) } ?? "-"], widths: [-width, 8, 10, 6]))

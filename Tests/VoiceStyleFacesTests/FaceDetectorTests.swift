@@ -60,6 +60,13 @@ struct AlignReference: Decodable {
         #expect(try FaceDetector.shared().faces(RGBImage(width: 1, height: 1)).isEmpty)
     }
 
+    @Test func largePhotosAreNotUpsampledBeyondTheBound() {
+        #expect(PhotoAligner.upsample(for: RGBImage(width: 3000, height: 3000), requested: 1) == 1)
+        #expect(PhotoAligner.upsample(for: RGBImage(width: 4000, height: 3000), requested: 1) == 0)
+        #expect(PhotoAligner.upsample(for: RGBImage(width: 2000, height: 1500), requested: 2) == 1)
+        #expect(PhotoAligner.upsample(for: RGBImage(width: 600, height: 600), requested: 2) == 2)
+    }
+
     @Test func missingModelIsAPlainError() {
         #expect(throws: FaceDetectorError.landmarkModelMissing("/nonexistent.dat")) { try FaceDetector(landmarkModel: "/nonexistent.dat") }
         let notAModel = FileManager.default.temporaryDirectory.appendingPathComponent("not-a-model-\(getpid()).dat")
