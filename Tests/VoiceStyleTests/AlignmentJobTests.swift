@@ -39,7 +39,10 @@ struct AlignmentJobTests {
         let report = try decodeReport(AlignReport.self, from: Data(contentsOf: out.appendingPathComponent("alignment.json")))
         #expect(report.photos.count == 6 && report.faces == 4 && report.skipped.count == 2)
         for p in report.photos where p.skipped == nil {
-            let face = try #require(p.faces.first)
+            guard let face = p.faces.first else {
+                Issue.record("\(p.file): no face written")
+                continue
+            }
             #expect(face.alignment.face.landmarks.count == 68)
             let img = try PNGCodec.read(out.appendingPathComponent(face.output))
             #expect(img.width == 256 && img.height == 256)
@@ -66,8 +69,8 @@ struct AlignmentJobTests {
         #expect(report.summary.embedded == 4)
         #expect(report.summary.skipReasons["no face found"] == 1)
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: build.index))
-        let record = try #require(try index.store.record(path: "Julia_Stiles/00000010.jpg"))
-        let note = try JSONDecoder().decode(FaceAlignmentNote.self, from: Data(try #require(record.alignment).utf8))
+        let stored = try index.store.record(path: "Julia_Stiles/00000010.jpg")?.alignment
+        let note = try JSONDecoder().decode(FaceAlignmentNote.self, from: Data((stored ?? "").utf8))
         #expect(note.face.landmarks.count == 68 && note.options == AlignOptions())
 
         // The image the index inverts is the aligned crop, the same pixels `align` writes.
