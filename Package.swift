@@ -80,6 +80,10 @@ let package = Package(
             name: "VoiceStyleFaces",
             dependencies: ["VoiceStyleEngine", "VoiceStyleImaging", "CDlibShim"],
             swiftSettings: releaseFlags),
+        // Evaluation metrics of the voice–face literature (SF2F recall@k, 1:2 matching, ROC/AUC/EER, mAP).
+        .target(
+            name: "VoiceStyleEvaluation",
+            swiftSettings: releaseFlags),
         // Networks (StyleGAN2 layers, IR-SE50, LPIPS, CMPC).
         .target(
             name: "VoiceStyleModels",
@@ -144,6 +148,9 @@ let package = Package(
             name: "VoiceStyleFacesTests",
             dependencies: ["VoiceStyleFaces", "VoiceStyleImaging", "VoiceStyleTestSupport"],
             exclude: ["Fixtures"]),
+        .testTarget(
+            name: "VoiceStyleEvaluationTests",
+            dependencies: ["VoiceStyleEvaluation"]),
         .testTarget(
             name: "VoiceStyleTests",
             dependencies: ["VoiceStyle", "VoiceStyleTestSupport"],
