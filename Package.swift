@@ -104,14 +104,14 @@ let package = Package(
         .target(
             name: "VoiceStylePipeline",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
-                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces"],
+                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleEvaluation"],
             resources: [.copy("DemoData")],
             swiftSettings: releaseFlags),
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
-                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStylePipeline"],
+                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleEvaluation", "VoiceStylePipeline"],
             swiftSettings: releaseFlags),
         // Thin front-ends: the command-line tool and the benchmarks.
         .executableTarget(

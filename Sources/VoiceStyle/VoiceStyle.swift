@@ -7,4 +7,5 @@
 @_exported import VoiceStyleInversion
 @_exported import VoiceStyleIndex
 @_exported import VoiceStyleFaces
+@_exported import VoiceStyleEvaluation
 @_exported import VoiceStylePipeline
