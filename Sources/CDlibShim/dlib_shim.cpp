@@ -2,49 +2,37 @@
 // (`run_detector_with_upscale1`, the RGB branch) and shape_predictor.cpp. Exceptions never cross into Swift.
 #include "dlib_shim.h"
 
-#include <cstdio>
-#include <exception>
+#include <memory>
 #include <vector>
 
 #include <dlib/image_processing.h>
 #include <dlib/image_processing/frontal_face_detector.h>
 #include <dlib/image_transforms.h>
 
+#include "dlib_shim_common.h"
+
+using dlib_shim::copy_image;
+using dlib_shim::guarded;
+
 struct ds_detector { dlib::frontal_face_detector detector; };
 struct ds_predictor { dlib::shape_predictor predictor; };
-
-static int fail(char *err, int errlen, const char *what) {
-    if (err && errlen > 0) { std::snprintf(err, errlen, "%s", what); }
-    return -1;
-}
-
-/// The caller's interleaved RGB pixels as a dlib image (one copy; the detector itself needs array2d).
-static void copy_image(const uint8_t *rgb, int width, int height, dlib::array2d<dlib::rgb_pixel> &img) {
-    img.set_size(height, width);
-    for (long y = 0; y < height; ++y) {
-        const uint8_t *row = rgb + (size_t)y * width * 3;
-        for (long x = 0; x < width; ++x) { img[y][x] = dlib::rgb_pixel(row[3 * x], row[3 * x + 1], row[3 * x + 2]); }
-    }
-}
 
 extern "C" {
 
 ds_detector *ds_detector_create(char *err, int errlen) {
-    try {
-        return new ds_detector{dlib::get_frontal_face_detector()};
-    } catch (const std::exception &e) {
-        fail(err, errlen, e.what());
-    } catch (...) {
-        fail(err, errlen, "unknown dlib error");
-    }
-    return nullptr;
+    ds_detector *d = nullptr;
+    guarded(err, errlen, [&] {
+        d = new ds_detector{dlib::get_frontal_face_detector()};
+        return 0;
+    });
+    return d;
 }
 
 void ds_detector_free(ds_detector *d) { delete d; }
 
 int ds_detect(ds_detector *d, const uint8_t *rgb, int width, int height, int upsample, double adjust_threshold,
               int capacity, int64_t *rects, double *scores, char *err, int errlen) {
-    try {
+    return guarded(err, errlen, [&] {
         dlib::array2d<dlib::rgb_pixel> img;
         copy_image(rgb, width, height, img);
         std::vector<dlib::rect_detection> dets;
@@ -66,29 +54,18 @@ int ds_detect(ds_detector *d, const uint8_t *rgb, int width, int height, int ups
             scores[i] = dets[i].detection_confidence;
         }
         return (int)dets.size();
-    } catch (const std::exception &e) {
-        return fail(err, errlen, e.what());
-    } catch (...) {
-        return fail(err, errlen, "unknown dlib error");
-    }
+    });
 }
 
 ds_predictor *ds_predictor_load(const char *path, char *err, int errlen) {
-    try {
-        auto *p = new ds_predictor;
-        try {
-            dlib::deserialize(path) >> p->predictor;
-        } catch (...) {
-            delete p;
-            throw;
-        }
-        return p;
-    } catch (const std::exception &e) {
-        fail(err, errlen, e.what());
-    } catch (...) {
-        fail(err, errlen, "unknown dlib error");
-    }
-    return nullptr;
+    ds_predictor *p = nullptr;
+    guarded(err, errlen, [&] {
+        auto loaded = std::make_unique<ds_predictor>();
+        dlib::deserialize(path) >> loaded->predictor;
+        p = loaded.release();
+        return 0;
+    });
+    return p;
 }
 
 void ds_predictor_free(ds_predictor *p) { delete p; }
@@ -97,7 +74,7 @@ int ds_predictor_parts(const ds_predictor *p) { return (int)p->predictor.num_par
 
 int ds_landmarks(const ds_predictor *p, const uint8_t *rgb, int width, int height, const int64_t *rect,
                  int64_t *parts, char *err, int errlen) {
-    try {
+    return guarded(err, errlen, [&] {
         dlib::array2d<dlib::rgb_pixel> img;
         copy_image(rgb, width, height, img);
         dlib::full_object_detection shape = p->predictor(img, dlib::rectangle(rect[0], rect[1], rect[2], rect[3]));
@@ -106,11 +83,7 @@ int ds_landmarks(const ds_predictor *p, const uint8_t *rgb, int width, int heigh
             parts[2 * i + 1] = shape.part(i).y();
         }
         return 0;
-    } catch (const std::exception &e) {
-        return fail(err, errlen, e.what());
-    } catch (...) {
-        return fail(err, errlen, "unknown dlib error");
-    }
+    });
 }
 
 }  // extern "C"

@@ -161,6 +161,12 @@ struct DoctorCommand: ParsableCommand {
             print("✗ face alignment: \(FaceDetectorError.landmarkModelMissing(FaceDetector.defaultLandmarkModel))")
             problems += 1
         }
+        let recognizerFiles = [FaceRecognizer.defaultModel, FaceRecognizer.defaultShapePredictor]
+            .map { folder.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
+        do {
+            _ = try FaceRecognizer.shared(model: recognizerFiles[0], shapePredictor: recognizerFiles[1])
+            print("✓ face recognition: dlib ResNet, 128-d descriptors + 5-point landmarks (CC0)")
+        } catch { print("✗ face recognition: \(error)"); problems += 1 }
         print("✓ system libraries: OpenBLAS \(BLASThreads.current) threads, libsndfile, soxr, WebRTC VAD, TurboJPEG, libpng, FAISS, dlib (linked)")
         if (try? Demo.data) != nil { print("✓ demo material: bundled (voicestyle demo runs without model files)") }
         if problems > 0 { throw ExitCode(1) }
