@@ -85,9 +85,9 @@ public struct EvalFacesReport: Codable, Sendable, Equatable {
     public var skipped: [SkippedItem]
     /// Leave-one-out nearest neighbour (cosine) has the same identity.
     public var rank1: Double
-    /// Every pair of faces: same identity or not, scored by cosine.
-    public var verificationAUC: Double
-    public var verificationEER: Double
+    /// Verification over every pair of faces (same identity or not, scored by cosine): ROC AUC and EER.
+    public var auc: Double
+    public var eer: Double
     public var pairs: Int
     public var seconds: Double
     public var facesPerSecond: Double
@@ -137,15 +137,15 @@ extension Jobs {
         let roc = Metrics.roc(scores: scores, labels: same)
         let report = EvalFacesReport(
             request: request, model: "\(embedder.kind.rawValue): \(embedder.model)", identities: Set(labels).count, faces: vectors.count,
-            noFaceDetected: noFace, skipped: skipped, rank1: Double(correct) / Double(vectors.count), verificationAUC: roc?.auc ?? .nan,
-            verificationEER: roc?.eer ?? .nan, pairs: scores.count, seconds: Date().timeIntervalSince(start),
+            noFaceDetected: noFace, skipped: skipped, rank1: Double(correct) / Double(vectors.count), auc: roc?.auc ?? .nan,
+            eer: roc?.eer ?? .nan, pairs: scores.count, seconds: Date().timeIntervalSince(start),
             facesPerSecond: Double(files.count) / max(embedSeconds, 1e-9))
         if let out {
             try reportJSON(report).write(to: out.appendingPathComponent("report.json"), options: .atomic)
             let md = """
                 | identity model | identities | faces | rank-1 | verification AUC | EER |
                 |---|---|---|---|---|---|
-                | \(report.model) | \(report.identities) | \(report.faces) | \(String(format: "%.2f %%", 100 * report.rank1)) | \(String(format: "%.4f", report.verificationAUC)) | \(String(format: "%.2f %%", 100 * report.verificationEER)) |
+                | \(report.model) | \(report.identities) | \(report.faces) | \(String(format: "%.2f %%", 100 * report.rank1)) | \(String(format: "%.4f", report.auc)) | \(String(format: "%.2f %%", 100 * report.eer)) |
 
                 """
             try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
@@ -201,8 +201,17 @@ extension Jobs {
         guard let data = FileManager.default.contents(atPath: reportURL.path) else {
             throw JobError("\(request.folder) holds no report.json (give a folder written by voicestyle invert)")
         }
-        let invert: InvertReport
-        do { invert = try decodeReport(InvertReport.self, from: data) } catch {
+        /// What this job reads of invert's report.json.
+        struct InvertFolder: Decodable {
+            struct Image: Decodable {
+                var file: String
+                var name: String
+                var alignment: FaceAlignmentNote?
+            }
+            var images: [Image]
+        }
+        let invert: InvertFolder
+        do { invert = try decodeReport(InvertFolder.self, from: data) } catch {
             throw JobError("\(reportURL.path) is not a report of voicestyle invert (\(plainMessage(error)))")
         }
         let out = try request.out.map { try Check.outputFolder("--out", $0) }

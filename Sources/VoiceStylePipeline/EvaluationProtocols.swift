@@ -96,7 +96,8 @@ public struct EvalGenerationReport: Codable, Sendable, Equatable {
 }
 
 extension Jobs {
-    static let recallKs = [1, 2, 5, 10, 20, 50]
+    /// The k of recall@k (SF2F's table).
+    public static let recallKs = [1, 2, 5, 10, 20, 50]
 
     /// Infers the missing faces (resumable: a face already in `out/generated/` is kept), embeds generated and
     /// true faces, and writes report.json and results.md into `out`.

@@ -92,7 +92,12 @@ public struct InvertResult {
             try NumPyFile.npyData(StoredTensor(o.latent)).write(to: folder.appendingPathComponent("\(o.name).npy"), options: .atomic)
             let part = folder.appendingPathComponent(".\(o.name)_noise.npz.part")
             try NumPyFile.writeNpz(o.noises.enumerated().map { ("noise_\($0.offset)", StoredTensor($0.element)) }, to: part)
-            _ = try FileManager.default.replaceItemAt(folder.appendingPathComponent("\(o.name)_noise.npz"), withItemAt: part)
+            // rename(2) replaces an existing file atomically (Foundation's replaceItemAt fails on Linux when the
+            // destination does not exist yet).
+            let destination = folder.appendingPathComponent("\(o.name)_noise.npz")
+            guard rename(part.path, destination.path) == 0 else {
+                throw JobError("cannot write \(destination.path): \(String(cString: strerror(errno)))")
+            }
             try PNGCodec.encode(o.reconstruction).write(to: folder.appendingPathComponent("\(o.name).png"), options: .atomic)
             try PNGCodec.encode(o.comparison).write(to: folder.appendingPathComponent("\(o.name)_compare.png"), options: .atomic)
         }

@@ -41,7 +41,7 @@ struct EvalFacesCommand: ParsableCommand {
         if json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print("\(r.model): \(r.faces) faces of \(r.identities) identities (\(r.noFaceDetected) without a detected face), \(String(format: "%.1f", r.facesPerSecond)) faces/s")
-        print(String(format: "rank-1 identification %.2f %%, verification AUC %.4f, EER %.2f %% (%d pairs)", 100 * r.rank1, r.verificationAUC, 100 * r.verificationEER, r.pairs))
+        print(String(format: "rank-1 identification %.2f %%, verification AUC %.4f, EER %.2f %% (%d pairs)", 100 * r.rank1, r.auc, 100 * r.eer, r.pairs))
     }
 }
 
