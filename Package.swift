@@ -37,6 +37,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CFreeType", path: "Sources/CFreeType", pkgConfig: "freetype2"),
         .systemLibrary(name: "CSndFile", path: "Sources/CSndFile"),
         .systemLibrary(name: "CSoxr", path: "Sources/CSoxr"),
         .systemLibrary(name: "CWebRTCVAD", path: "Sources/CWebRTCVAD"),
@@ -51,10 +52,10 @@ let package = Package(
             name: "VoiceStyleCheckpoints",
             dependencies: ["VoiceStyleEngine", "CZlib"],
             swiftSettings: releaseFlags),
-        // Images: PNG codec, tensor ↔ image conversions, grids.
+        // Images: PNG codec, tensor ↔ image conversions, grids, text (FreeType), plots.
         .target(
             name: "VoiceStyleImaging",
-            dependencies: ["VoiceStyleEngine", "CPNG", "CTurboJPEG"],
+            dependencies: ["VoiceStyleEngine", "CPNG", "CTurboJPEG", "CFreeType"],
             swiftSettings: releaseFlags),
         // Voice front-end: audio files, WebRTC VAD, Sphinx log-mel features.
         .target(

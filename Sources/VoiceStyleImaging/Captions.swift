@@ -1,8 +1,9 @@
-// Captions for contact sheets (voicestyle's own; upstream writes bare images): a 5×7 bitmap font drawn at an
-// integer scale, and torchvision-`make_grid`-style grids with a caption strip under every tile.
+// Captions for contact sheets (voicestyle's own; upstream writes bare images): torchvision-`make_grid`-style
+// grids with a caption strip under every tile, in DejaVu Sans (Text.swift), and the 5×7 bitmap font that
+// stands in for it where the font is not installed.
 
 /// A 5×7 pixel font: digits, capitals and common punctuation. Lower-case letters are drawn as capitals;
-/// any other character as "?".
+/// any other character as "?". `TextRenderer`'s fallback where DejaVu Sans is missing.
 public enum BitmapFont {
     /// Glyph advance in font pixels (5 columns + 1 spacing) and line height (7 rows + 2 spacing).
     public static let advance = 6, lineHeight = 9
@@ -82,24 +83,37 @@ public enum BitmapFont {
 }
 
 extension ImageTensors {
+    /// Caption text size (pixels) for tiles `tileWidth` wide: 11 px per whole 128 px of tile, at least 11.
+    public static func captionSize(tileWidth: Int) -> Int { 11 * max(1, tileWidth / 128) }
+
+    /// Height of a caption strip (or title) of `lines` lines for tiles `tileWidth` wide: the lines at the
+    /// font's line height, with a margin of max(1, tileWidth / 128) pixels above and below; 0 for no lines.
+    public static func captionStripHeight(lines: Int, tileWidth: Int) -> Int {
+        lines == 0 ? 0 : lines * TextRenderer.sans.lineHeight(size: captionSize(tileWidth: tileWidth)) + 2 * max(1, tileWidth / 128)
+    }
+
     /// `grid` with a caption strip of `captions[k]` (one string per line) under tile k: tiles of one size,
-    /// `padding` pixels of `background` around them, text in white at scale max(1, tile width / 128). A `title`
-    /// takes one line above the tiles (clipped to the grid's width).
+    /// `padding` pixels of `background` around them, text in white DejaVu Sans (`captionSize`: 11 px on tiles
+    /// up to 255 px wide, 22 px from 256) starting one margin (max(1, tile width / 128) px) in and below the tile,
+    /// clipped to the tile's width with "…"; strips are `captionStripHeight` high for the longest caption. A
+    /// `title` (yellow) takes one line above the tiles, clipped to the grid's width.
     public static func captionedGrid(_ images: [RGBImage], captions: [[String]], columns: Int? = nil, padding: Int = 2,
                                      background: UInt8 = 0, title: String? = nil) -> RGBImage {
         precondition(!images.isEmpty && captions.count == images.count, "\(captions.count) captions for \(images.count) images")
         let w = images[0].width, h = images[0].height
         precondition(images.allSatisfy { $0.width == w && $0.height == h }, "grid images differ in size")
-        let scale = max(1, w / 128)
-        let lines = captions.map(\.count).max() ?? 0
-        let strip = lines == 0 ? 0 : lines * BitmapFont.lineHeight * scale + 2 * scale
+        let font = TextRenderer.sans, size = captionSize(tileWidth: w), margin = max(1, w / 128)
+        let lineHeight = font.lineHeight(size: size)
+        let strip = captionStripHeight(lines: captions.map(\.count).max() ?? 0, tileWidth: w)
         let cols = max(1, min(columns ?? Int(Double(images.count).squareRoot().rounded(.up)), images.count))
         let rows = (images.count + cols - 1) / cols
         let cellH = h + strip
-        let top = title == nil ? 0 : BitmapFont.lineHeight * scale + 2 * scale
+        let top = title == nil ? 0 : captionStripHeight(lines: 1, tileWidth: w)
         let gw = cols * (w + padding) + padding, gh = top + rows * (cellH + padding) + padding
         var out = RGBImage(width: gw, height: gh, pixels: [UInt8](repeating: background, count: gw * gh * 3))
-        if let title { BitmapFont.draw(title, into: &out, x: padding + scale, y: padding + scale, scale: scale, color: (255, 210, 0), maxWidth: gw - 2 * padding - scale) }
+        if let title {
+            font.draw(title, into: &out, x: padding + margin, y: padding + margin, size: size, color: (255, 210, 0), maxWidth: gw - 2 * padding - margin)
+        }
         for (k, img) in images.enumerated() {
             let x0 = padding + (k % cols) * (w + padding), y0 = top + padding + (k / cols) * (cellH + padding)
             for y in 0..<h {
@@ -107,8 +121,7 @@ extension ImageTensors {
                 out.pixels.replaceSubrange(dst..<(dst + w * 3), with: img.pixels[src..<(src + w * 3)])
             }
             for (l, line) in captions[k].enumerated() {
-                BitmapFont.draw(line, into: &out, x: x0 + scale, y: y0 + h + 2 * scale + l * BitmapFont.lineHeight * scale,
-                                scale: scale, maxWidth: w - scale)
+                font.draw(line, into: &out, x: x0 + margin, y: y0 + h + margin + l * lineHeight, size: size, maxWidth: w - margin)
             }
         }
         return out

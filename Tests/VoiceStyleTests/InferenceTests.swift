@@ -66,9 +66,9 @@ struct InferenceTests {
         #expect(again.report.prototypes.allSatisfy { $0.latentSource == .cache })
         #expect(again.face == a.face && again.latent.scalars == a.latent.scalars)
         // The sheet: 4 prototypes, the averaged and the refined face in one row, tiles of at least 128 px
-        // with 2-line captions (scale 1: 2·9 + 2 px); the same seed gives the same bytes.
+        // with 2-line captions (11 px text: 2 lines + 2 px); the same seed gives the same bytes.
         #expect(a.sheetCaptions.count == 6 && a.sheetCaptions[0][0].hasPrefix("#1 ") && a.sheetCaptions[5][0] == "refined face")
-        #expect(a.sheet.width == 6 * 130 + 2 && a.sheet.height == 128 + 20 + 2 + 2)
+        #expect(a.sheet.width == 6 * 130 + 2 && a.sheet.height == 128 + ImageTensors.captionStripHeight(lines: 2, tileWidth: 128) + 2 + 2)
         #expect(try PNGCodec.encode(again.sheet) == PNGCodec.encode(a.sheet))
         // Files: written, and report.json decodes back to the report.
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("vs-infer-out-\(UUID().uuidString)")
