@@ -94,6 +94,13 @@ public struct EvalFacesReport: Codable, Sendable, Equatable {
 }
 
 extension Jobs {
+    /// Writes `roc.svg` and `roc.png` of `roc` into `folder` (at most ~1,000 points of the curve, its ends kept).
+    static func writeROC(_ roc: Metrics.ROC, name: String, title: String, to folder: URL) throws {
+        let step = max(1, roc.fpr.count / 1000)
+        let keep = Array(stride(from: 0, to: roc.fpr.count, by: step)) + ((roc.fpr.count - 1) % step == 0 ? [] : [roc.fpr.count - 1])
+        try Plot.roc(series: [(name, keep.map { roc.fpr[$0] }, keep.map { roc.tpr[$0] }, roc.auc)], title: title).write(to: folder, name: "roc")
+    }
+
     /// Embeds every photo of the collection and reports rank-1 identification and verification AUC/EER.
     public static func evalFaces(_ request: EvalFacesRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> EvalFacesReport {
         try request.validate()
@@ -149,6 +156,7 @@ extension Jobs {
 
                 """
             try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+            if let roc { try writeROC(roc, name: embedder.kind.rawValue, title: "verification on \(URL(fileURLWithPath: request.faces).lastPathComponent)", to: out) }
         }
         return report
     }

@@ -210,6 +210,9 @@ extension Jobs {
 
             """
         try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+        let plotted = recallKs.filter { $0 <= n }
+        try Plot.recallAtK(series: [(embedder.kind.rawValue, plotted, plotted.map { recall[$0] ?? 0 })], title: "recall@k among \(n) identities")
+            .write(to: out, name: "recall_at_k")
         return report
     }
 }
@@ -348,6 +351,7 @@ extension Jobs {
 
                 """
             try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+            if let roc = report.verification { try writeROC(roc, name: "CMPC voice-face", title: "voice-face verification", to: out) }
         }
         return report
     }

@@ -24,7 +24,7 @@ struct EvaluationJobTests {
         #expect(r.identities == 11 && r.faces > 1200)
         #expect(r.rank1 >= 0.97)
         #expect(r.auc >= 0.99)
-        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("results.md").path))
+        for f in ["results.md", "roc.svg", "roc.png"] { #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path)) }
         #expect(try decodeReport(EvalFacesReport.self, from: Data(contentsOf: out.appendingPathComponent("report.json"))) == r)
     }
 
@@ -103,7 +103,7 @@ struct EvaluationProtocolTests {
         try FileManager.default.removeItem(at: root.appendingPathComponent("eval/generated/\(generated[2])"))
         let second = try Jobs.evalGeneration(request, models: loader)
         #expect(second.inferred == 1 && second.cosine == first.cosine && second.recallAtK == first.recallAtK)
-        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/results.md").path))
+        for f in ["results.md", "recall_at_k.svg", "recall_at_k.png"] { #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/\(f)").path)) }
         // A manifest without the needed columns is one plain sentence.
         try Data("name,clip\na,b\n".utf8).write(to: root.appendingPathComponent("bad.csv"))
         request.manifest = root.appendingPathComponent("bad.csv").path
@@ -126,6 +126,7 @@ struct EvaluationProtocolTests {
         let roc = try #require(r.verification)
         #expect((0...1).contains(roc.auc) && (0...1).contains(roc.eer) && roc.fpr.first == 0 && roc.tpr.last == 1)
         for m in [r.matchingVoiceToFace, r.mapVoiceToFace, r.mapFaceToVoice] { #expect(m.map { (0...1).contains($0) } == true) }
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/roc.png").path))
         let again = try Jobs.evalAssociation(request, models: loader)
         #expect(again.verification == r.verification && again.matchingVoiceToFace == r.matchingVoiceToFace)
     }
