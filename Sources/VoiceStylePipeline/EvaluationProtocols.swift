@@ -217,29 +217,72 @@ extension Jobs {
     }
 }
 
+/// Verification pairs: our CSV `voice,face,label` or a CMPC / Learnable-PINs list (no header:
+/// `id,voice-speaker-id,face-speaker-id,label,voice-path,face-path`), which also names the files' identities.
+struct VerificationList {
+    var pairs: [(voice: String, face: String, same: Bool)]
+    var voices: [(path: String, identity: String)]?
+    var faces: [(path: String, identity: String)]?
+
+    static func read(_ path: String, dataRoot: String?) throws -> VerificationList {
+        let table = try CSVTable.read(URL(fileURLWithPath: path))
+        let listRoot = URL(fileURLWithPath: path).deletingLastPathComponent()
+        func yes(_ s: String) -> Bool { s.trimmingCharacters(in: .whitespaces) == "1" || s.lowercased() == "true" }
+        if let cv = table.header.firstIndex(of: "voice"), let cf = table.header.firstIndex(of: "face"), let cl = table.header.firstIndex(of: "label") {
+            func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : listRoot.appendingPathComponent(p).path }
+            return VerificationList(pairs: table.rows.filter { $0.count > max(cv, cf, cl) }.map { (resolve($0[cv]), resolve($0[cf]), yes($0[cl])) })
+        }
+        let rows = ([table.header] + table.rows).filter { $0.count >= 6 && !$0[4].isEmpty }
+        guard !rows.isEmpty, rows.count == table.rows.count + 1 else {
+            throw JobError("--pairs \(path) is neither a CSV with the columns voice, face and label nor a CMPC list (id,voice-speaker-id,face-speaker-id,label,voice-path,face-path)")
+        }
+        let root = dataRoot.map { URL(fileURLWithPath: $0) } ?? listRoot
+        func resolve(_ p: String) -> String {
+            let t = p.trimmingCharacters(in: .whitespaces)
+            return t.hasPrefix("/") ? t : root.appendingPathComponent(t).path
+        }
+        var voices: [String: String] = [:], faces: [String: String] = [:]
+        let pairs = rows.map { r -> (voice: String, face: String, same: Bool) in
+            let v = resolve(r[4]), f = resolve(r[5])
+            voices[v] = r[1].trimmingCharacters(in: .whitespaces)
+            faces[f] = r[2].trimmingCharacters(in: .whitespaces)
+            return (v, f, yes(r[3]))
+        }
+        return VerificationList(pairs: pairs, voices: voices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                faces: faces.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+}
+
 /// `eval association`: how well a CMPC checkpoint associates voices with faces.
 public struct EvalAssociationRequest: Codable, Sendable, Equatable {
     /// CMPC checkpoint (default checkpoints/model_best_256.pth.tar).
     public var cmpc: String?
-    /// CSV `path,identity` of voice clips.
-    public var voices: String
-    /// CSV `path,identity` of face photos, or a folder per identity.
-    public var faces: String
-    /// CSV `voice,face,label` (label 1 = same person) of verification pairs; default: every voice with every face.
+    /// CSV `path,identity` of voice clips (nil: the voices of a CMPC verification list in `pairs`).
+    public var voices: String?
+    /// CSV `path,identity` of face photos, or a folder per identity (nil: the faces of a CMPC list in `pairs`).
+    public var faces: String?
+    /// Verification pairs (default: every voice with every face): a CSV `voice,face,label` (label 1 = same
+    /// person), or a CMPC / Learnable-PINs verification list (`data/veriflist/*.txt`: no header,
+    /// `id,voice-speaker-id,face-speaker-id,label,voice-path,face-path`).
     public var pairs: String?
+    /// Folder the paths of a CMPC list start from (default: the list's folder).
+    public var dataRoot: String?
     /// 1:2 trials per voice (and per face): random (true, impostor) pairs, seeded.
     public var trials = 100
     public var seed: UInt64 = 0
     public var out: String?
 
-    public init(voices: String, faces: String) {
+    public init(voices: String?, faces: String?) {
         self.voices = voices
         self.faces = faces
     }
 
     public func validate() throws {
-        try Check.file("--voices", voices)
+        if let voices { try Check.file("--voices", voices) }
         if let pairs { try Check.file("--pairs", pairs) }
+        guard (voices != nil && faces != nil) || pairs != nil else {
+            throw JobError("give --voices and --faces, or a CMPC verification list with --pairs")
+        }
         try Check.range("--trials", trials, 1...1_000_000)
     }
 }
@@ -270,8 +313,11 @@ extension Jobs {
         let start = Date()
         let out = try request.out.map { try Check.outputFolder("--out", $0) }
         let (model, ref) = try models.cmpc(request.cmpc)
-        let voiceList = try LabelledFiles.read(request.voices, option: "--voices").files
-        let faceList = try LabelledFiles.read(request.faces, option: "--faces").files
+        let list = try request.pairs.map { try VerificationList.read($0, dataRoot: request.dataRoot) }
+        guard let voiceList = try request.voices.map({ try LabelledFiles.read($0, option: "--voices").files }) ?? list?.voices,
+              let faceList = try request.faces.map({ try LabelledFiles.read($0, option: "--faces").files }) ?? list?.faces else {
+            throw JobError("--pairs \(request.pairs ?? "") names no identities (a CSV voice,face,label): give --voices and --faces too")
+        }
         var skipped: [SkippedItem] = []
         func unit(_ t: Tensor<Float>) -> [Float] { t.l2Normalized(axis: 1, eps: 1e-12).scalars }
         let total = voiceList.count + faceList.count
@@ -296,22 +342,16 @@ extension Jobs {
         let sim = voices.map { v in faces.map { dot(v.v, $0.v) } }
         // Verification: the listed pairs, or every voice with every face.
         var scores: [Double] = [], labels: [Bool] = []
-        if let pairs = request.pairs {
-            let table = try CSVTable.read(URL(fileURLWithPath: pairs))
-            guard let cv = table.header.firstIndex(of: "voice"), let cf = table.header.firstIndex(of: "face"), let cl = table.header.firstIndex(of: "label") else {
-                throw JobError("--pairs \(pairs): the header must name the columns voice, face and label")
-            }
-            let root = URL(fileURLWithPath: pairs).deletingLastPathComponent()
-            func key(_ p: String) -> String { p.hasPrefix("/") ? p : root.appendingPathComponent(p).path }
+        if let list {
             let vi = Dictionary(voices.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a })
             let fi = Dictionary(faces.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a })
-            for (n, row) in table.rows.enumerated() where row.count > max(cv, cf, cl) {
-                guard let i = vi[key(row[cv])], let j = fi[key(row[cf])] else {
-                    skipped.append(SkippedItem(path: "\(pairs) row \(n + 1)", reason: "voice or face not among the embedded files"))
+            for (n, pair) in list.pairs.enumerated() {
+                guard let i = vi[pair.voice], let j = fi[pair.face] else {
+                    skipped.append(SkippedItem(path: "\(request.pairs ?? "") pair \(n + 1)", reason: "voice or face not among the embedded files"))
                     continue
                 }
                 scores.append(sim[i][j])
-                labels.append(row[cl] == "1" || row[cl].lowercased() == "true")
+                labels.append(pair.same)
             }
         } else {
             for i in voices.indices { for j in faces.indices { scores.append(sim[i][j]); labels.append(voices[i].identity == faces[j].identity) } }

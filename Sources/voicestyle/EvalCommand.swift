@@ -155,20 +155,23 @@ struct EvalAssociationCommand: ParsableCommand {
         abstract: "A CMPC checkpoint's voice–face association: verification AUC/EER, 1:2 matching V→F and F→V, retrieval mAP.",
         discussion: """
             Lists are CSVs with the columns path and identity (paths relative to the CSV); faces may also be a \
-            folder per identity. Verification scores the pairs of --pairs (CSV voice,face,label with label 1 for the \
-            same person) or else every voice with every face; 1:2 matching draws --trials seeded (true, impostor) \
+            folder per identity. Verification scores the pairs of --pairs (a CSV voice,face,label with label 1 for the \
+            same person, or a CMPC / Learnable-PINs verification list id,voice-speaker-id,face-speaker-id,label, \
+            voice-path,face-path, which also supplies the voices and faces) or else every voice with every face; 1:2 matching draws --trials seeded (true, impostor) \
             pairs per query; mAP ranks every face for each voice and every voice for each face. Scores are cosines \
             of the L2-normalised CMPC embeddings.
             """)
 
     @Option(help: "CMPC checkpoint (default checkpoints/model_best_256.pth.tar).", completion: .file())
     var cmpc: String?
-    @Option(help: "CSV path,identity of voice clips.", completion: .file(extensions: ["csv"]))
-    var voices: String
-    @Option(help: "CSV path,identity of face photos, or a folder per identity.", completion: .file())
-    var faces: String
-    @Option(help: "CSV voice,face,label of verification pairs.", completion: .file(extensions: ["csv"]))
+    @Option(help: "CSV path,identity of voice clips (default: those of a CMPC list in --pairs).", completion: .file(extensions: ["csv"]))
+    var voices: String?
+    @Option(help: "CSV path,identity of face photos, or a folder per identity (default: those of a CMPC list in --pairs).", completion: .file())
+    var faces: String?
+    @Option(help: "Verification pairs: CSV voice,face,label, or a CMPC list (data/veriflist/*.txt).", completion: .file())
     var pairs: String?
+    @Option(help: "Folder the paths of a CMPC list start from (default: the list's folder).", completion: .directory)
+    var dataRoot: String?
     @Option(help: "1:2 trials per query.")
     var trials: Int = 100
     @Option(help: "Seed of the 1:2 trials.")
@@ -180,7 +183,7 @@ struct EvalAssociationCommand: ParsableCommand {
 
     func run() throws {
         var request = EvalAssociationRequest(voices: voices, faces: faces)
-        (request.cmpc, request.pairs, request.trials, request.seed, request.out) = (cmpc, pairs, trials, seed, out)
+        (request.cmpc, request.pairs, request.dataRoot, request.trials, request.seed, request.out) = (cmpc, pairs, dataRoot, trials, seed, out)
         let r = try Jobs.evalAssociation(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         if json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }

@@ -129,5 +129,22 @@ struct EvaluationProtocolTests {
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/roc.png").path))
         let again = try Jobs.evalAssociation(request, models: loader)
         #expect(again.verification == r.verification && again.matchingVoiceToFace == r.matchingVoiceToFace)
+
+        // A CMPC verification list (no header) names the pairs, the files and their identities.
+        let cmpcList = """
+            1,Freida_Pinto,Freida_Pinto,1,\(voices[0].path),faces/Freida_Pinto/00000002.jpg
+            2,Freida_Pinto,Julia_Stiles,0,\(voices[0].path),faces/Julia_Stiles/00000001.jpg
+            3,Julia_Stiles,Julia_Stiles,1,\(voices[voices.count - 1].path),faces/Julia_Stiles/00000010.jpg
+            4,Julia_Stiles,Freida_Pinto,0,\(voices[voices.count - 1].path),faces/Freida_Pinto/00000006.jpg
+
+            """
+        try Data(cmpcList.utf8).write(to: root.appendingPathComponent("veriflist_test.txt"))
+        var listed = EvalAssociationRequest(voices: nil, faces: nil)
+        listed.cmpc = Demo.models.cmpc
+        listed.pairs = root.appendingPathComponent("veriflist_test.txt").path
+        let l = try Jobs.evalAssociation(listed, models: loader)
+        #expect(l.voices == 2 && l.faces == 4 && l.identities == 2 && l.skipped.isEmpty)
+        #expect(l.verification?.fpr.last == 1 && l.verification?.tpr.last == 1)
+        #expect(throws: JobError.self) { try Jobs.evalAssociation(EvalAssociationRequest(voices: nil, faces: nil), models: loader) }
     }
 }
