@@ -72,3 +72,39 @@ struct BenchAlignCommand: ParsableCommand {
         }
     }
 }
+
+struct BenchIdentityCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "identity",
+        abstract: "Faces/s of the evaluation identity models: dlib's recogniser (with and without detection) and IR-SE50 (full-size random weights).",
+        discussion: "Photos default to ../shared/data/faces/vgg_frontal (the first --count of them).")
+
+    @Option(help: "Folder of photos (searched recursively).", completion: .directory)
+    var photos: String = "../shared/data/faces/vgg_frontal"
+    @Option(help: "How many photos.")
+    var count: Int = 100
+    @Flag(help: "Print the figures as JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let images = try FileTree.files(under: URL(fileURLWithPath: photos)).map(\.url)
+            .filter { ["jpg", "jpeg", "png"].contains($0.pathExtension.lowercased()) }.prefix(count).map { try ImageFile.read($0) }
+        guard !images.isEmpty else { throw ValidationError("--photos \(photos) holds no photos") }
+        func rate(_ body: (RGBImage) throws -> Void) rethrows -> Double {
+            try body(images[0])
+            let t0 = Date()
+            for i in images { try body(i) }
+            return Double(images.count) / Date().timeIntervalSince(t0)
+        }
+        let recognizer = try FaceRecognizer.shared(), detector = try FaceDetector.shared()
+        let whole = try rate { _ = try recognizer.descriptors($0, detector: detector) }
+        let descriptorOnly = try rate { _ = try recognizer.descriptor($0, rect: [0, 0, $0.width - 1, $0.height - 1]) }
+        let irse = IdentityLoss(network: try IRSE50.random(seed: 1))
+        let irseRate = rate { img in _ = withoutGradients { irse.features(FacePreprocessing.projector(img, size: 256).reshaped([1, 3, 256, 256])) } }
+        let rows: [(String, Double)] = [("dlib: detection + 5 landmarks + ResNet", whole), ("dlib: 5 landmarks + ResNet (given the face box)", descriptorOnly),
+                                        ("IR-SE50 (512-d, 256 → 112 px)", irseRate)]
+        if json { return printJSON(["photos": images.count, "rows": rows.map { ["model": $0.0, "faces_per_second": $0.1] }]) }
+        print("\(images.count) photos of \(images[0].width)×\(images[0].height) px")
+        for r in rows { print(tableRow([r.0, String(format: "%.1f faces/s", r.1)], widths: [-48, 14])) }
+    }
+}

@@ -6,9 +6,9 @@ import VoiceStyle
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "voicestyle-bench",
-        abstract: "Measure speed: engine, checkpoint, generator, invert, voice, index, infer, align.",
+        abstract: "Measure speed: engine, checkpoint, generator, invert, voice, index, infer, align, identity.",
         subcommands: [BenchEngineCommand.self, BenchCheckpointCommand.self, BenchGeneratorCommand.self, BenchInvertCommand.self,
-                      BenchVoiceCommand.self, BenchIndexCommand.self, BenchInferCommand.self, BenchAlignCommand.self])
+                      BenchVoiceCommand.self, BenchIndexCommand.self, BenchInferCommand.self, BenchAlignCommand.self, BenchIdentityCommand.self])
 }
 
 /// Options shared by every benchmark.

@@ -71,6 +71,18 @@ private func demoSetting() throws -> (ModelLoader, URL, String) {
 
 @Suite("Evaluation protocols", .serialized)
 struct EvaluationProtocolTests {
+    @Test("bad eval inputs: one plain sentence and exit 1, before any work")
+    func badInputs() throws {
+        let cwd = FileManager.default.temporaryDirectory
+        for (args, says) in [(["eval", "faces", "/nonexistent/faces"], "/nonexistent/faces is not a folder"),
+                             (["eval", "generation", "--manifest", "/nonexistent.csv", "--true-faces", "/tmp", "--out", "/tmp/x"], "--manifest /nonexistent.csv does not exist"),
+                             (["eval", "association"], "give --voices and --faces, or a CMPC verification list with --pairs"),
+                             (["eval", "inversion", "/tmp"], "holds no report.json")] {
+            let r = try runTool(args, in: cwd)
+            #expect(r.status == 1 && !r.signaled && r.stderr.contains(says) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+    }
+
     @Test("eval generation: faces inferred for a 3-identity manifest, figures in range, resumable")
     func generation() throws {
         let (loader, root, index) = try demoSetting()
