@@ -5,6 +5,9 @@ import CDlibShim
 import Foundation
 import VoiceStyleImaging
 
+/// The NUL-terminated message a shim call left in `err`.
+func message(_ err: [CChar]) -> String { String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+
 /// One face dlib found in a photo.
 public struct FaceDetection: Codable, Sendable, Equatable {
     /// The HOG detector's confidence (dlib `detection_confidence`; faces are reported best first).
@@ -54,10 +57,10 @@ public final class FaceDetector: @unchecked Sendable {
     public init(landmarkModel: String = FaceDetector.defaultLandmarkModel) throws {
         guard FileManager.default.fileExists(atPath: landmarkModel) else { throw FaceDetectorError.landmarkModelMissing(landmarkModel) }
         var err = [CChar](repeating: 0, count: 512)
-        guard let d = ds_detector_create(&err, Int32(err.count)) else { throw FaceDetectorError.dlib(String(cString: err)) }
+        guard let d = ds_detector_create(&err, Int32(err.count)) else { throw FaceDetectorError.dlib(message(err)) }
         guard let p = ds_predictor_load(landmarkModel, &err, Int32(err.count)) else {
             ds_detector_free(d)
-            throw FaceDetectorError.dlib("cannot read the landmark model \(landmarkModel): \(String(cString: err))")
+            throw FaceDetectorError.dlib("cannot read the landmark model \(landmarkModel): \(message(err))")
         }
         guard ds_predictor_parts(p) == 68 else {
             ds_detector_free(d)
@@ -101,7 +104,7 @@ public final class FaceDetector: @unchecked Sendable {
                 ds_detect(detector, $0.baseAddress, Int32(image.width), Int32(image.height), Int32(upsample), 0, Int32(capacity),
                           &rects, &scores, &err, Int32(err.count))
             }
-            guard n >= 0 else { throw FaceDetectorError.dlib(String(cString: err)) }
+            guard n >= 0 else { throw FaceDetectorError.dlib(message(err)) }
             if Int(n) > capacity { capacity = Int(n); continue }
             return (0..<Int(n)).map { i in ((0..<4).map { Int(rects[4 * i + $0]) }, scores[i]) }
         }
@@ -116,7 +119,7 @@ public final class FaceDetector: @unchecked Sendable {
         let status = image.pixels.withUnsafeBufferPointer {
             ds_landmarks(predictor, $0.baseAddress, Int32(image.width), Int32(image.height), r, &parts, &err, Int32(err.count))
         }
-        guard status == 0 else { throw FaceDetectorError.dlib(String(cString: err)) }
+        guard status == 0 else { throw FaceDetectorError.dlib(message(err)) }
         return (0..<68).map { [Int(parts[2 * $0]), Int(parts[2 * $0 + 1])] }
     }
 

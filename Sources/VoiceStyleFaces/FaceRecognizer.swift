@@ -19,7 +19,6 @@ public enum FaceRecognizerError: Error, CustomStringConvertible, Equatable {
 }
 
 /// The NUL-terminated message the shim wrote into `err`.
-private func message(_ err: [CChar]) -> String { String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
 
 /// dlib's ResNet face recogniser (`dlib_face_recognition_resnet_model_v1.dat`: 128-d descriptors, LFW 99.38 %,
 /// CC0) with the 5-point shape predictor that cuts its 150×150 face chips. A descriptor is what dlib's Python
