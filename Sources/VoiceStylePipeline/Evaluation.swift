@@ -184,7 +184,8 @@ public struct InversionQuality: Codable, Sendable, Equatable {
     public var reconstruction: String
     public var identityCosine: Double
     public var lpips: Double?
-    public var psnrDB: Double
+    /// PSNR in dB.
+    public var psnr: Double
     /// On images in [0, 1].
     public var mse: Double
 }
@@ -245,7 +246,7 @@ extension Jobs {
                     Double(withoutGradients { net(output.reshaped([1, 3, size, size]), target.reshaped([1, 3, size, size])) }.item)
                 }
                 rows.append(InversionQuality(file: image.file, reconstruction: reconURL.path, identityCosine: cosine, lpips: perceptual,
-                                             psnrDB: 10 * log10(1 / max(mse, 1e-12)), mse: mse))
+                                             psnr: 10 * log10(1 / max(mse, 1e-12)), mse: mse))
             } catch {
                 skipped.append(SkippedItem(path: image.file, reason: plainMessage(error)))
             }
@@ -256,7 +257,7 @@ extension Jobs {
             return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
         }
         let mean = rows.isEmpty ? nil : InversionQuality(file: "mean", reconstruction: "\(rows.count) images", identityCosine: avg(\.identityCosine)!,
-                                                         lpips: avg(\.lpips), psnrDB: avg(\.psnrDB)!, mse: avg(\.mse)!)
+                                                         lpips: avg(\.lpips), psnr: avg(\.psnr)!, mse: avg(\.mse)!)
         var model = "\(embedder.kind.rawValue): \(embedder.model)"
         if embedder.kind == .irse50 { model += " (WARNING: the identity-loss model of the inversion; prefer --identity-model dlib)" }
         let report = EvalInversionReport(request: request, model: model, images: rows, skipped: skipped, mean: mean)
@@ -264,7 +265,7 @@ extension Jobs {
             try reportJSON(report).write(to: out.appendingPathComponent("report.json"), options: .atomic)
             var md = "| image | identity cosine | LPIPS | PSNR (dB) | MSE |\n|---|---|---|---|---|\n"
             for r in rows + (mean.map { [$0] } ?? []) {
-                md += "| \(URL(fileURLWithPath: r.file).lastPathComponent) | \(String(format: "%.4f", r.identityCosine)) | \(r.lpips.map { String(format: "%.4f", $0) } ?? "–") | \(String(format: "%.2f", r.psnrDB)) | \(String(format: "%.5f", r.mse)) |\n"
+                md += "| \(URL(fileURLWithPath: r.file).lastPathComponent) | \(String(format: "%.4f", r.identityCosine)) | \(r.lpips.map { String(format: "%.4f", $0) } ?? "–") | \(String(format: "%.2f", r.psnr)) | \(String(format: "%.5f", r.mse)) |\n"
             }
             try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
         }

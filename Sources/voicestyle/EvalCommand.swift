@@ -80,7 +80,7 @@ struct EvalInversionCommand: ParsableCommand {
         print(tableRow(["image", "id cos", "LPIPS", "PSNR dB", "MSE"], widths: [-32, 8, 8, 8, 9]))
         for q in r.images + (r.mean.map { [$0] } ?? []) {
             print(tableRow([URL(fileURLWithPath: q.file).lastPathComponent, String(format: "%.4f", q.identityCosine), q.lpips.map { String(format: "%.4f", $0) } ?? "-",
-                            String(format: "%.2f", q.psnrDB), String(format: "%.5f", q.mse)], widths: [-32, 8, 8, 8, 9]))
+                            String(format: "%.2f", q.psnr), String(format: "%.5f", q.mse)], widths: [-32, 8, 8, 8, 9]))
         }
         print("identity model: \(r.model)")
     }

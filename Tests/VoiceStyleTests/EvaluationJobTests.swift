@@ -47,7 +47,7 @@ struct EvaluationJobTests {
         request.out = root.appendingPathComponent("eval").path
         let r = try Jobs.evalInversion(request, models: loader)
         #expect(r.images.count == 2 && r.skipped.isEmpty)
-        for q in r.images { #expect(q.psnrDB.isFinite && q.mse > 0 && q.lpips != nil && abs(q.identityCosine) <= 1.000001) }
+        for q in r.images { #expect(q.psnr.isFinite && q.mse > 0 && q.lpips != nil && abs(q.identityCosine) <= 1.000001) }
         #expect(r.model.contains("WARNING"))
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/results.md").path))
         #expect(throws: JobError.self) { try Jobs.evalInversion(EvalInversionRequest(folder: root.path), models: loader) }
@@ -73,11 +73,15 @@ private func demoSetting() throws -> (ModelLoader, URL, String) {
 struct EvaluationProtocolTests {
     @Test("bad eval inputs: one plain sentence and exit 1, before any work")
     func badInputs() throws {
-        let cwd = FileManager.default.temporaryDirectory
-        for (args, says) in [(["eval", "faces", "/nonexistent/faces"], "/nonexistent/faces is not a folder"),
-                             (["eval", "generation", "--manifest", "/nonexistent.csv", "--true-faces", "/tmp", "--out", "/tmp/x"], "--manifest /nonexistent.csv does not exist"),
+        let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("vs-evalbad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: cwd) }
+        let missing = cwd.appendingPathComponent("missing").path
+        for (args, says) in [(["eval", "faces", missing], "\(missing) is not a folder"),
+                             (["eval", "generation", "--manifest", missing + ".csv", "--true-faces", cwd.path, "--out", cwd.appendingPathComponent("x").path],
+                              "--manifest \(missing).csv does not exist"),
                              (["eval", "association"], "give --voices and --faces, or a CMPC verification list with --pairs"),
-                             (["eval", "inversion", "/tmp"], "holds no report.json")] {
+                             (["eval", "inversion", cwd.path], "holds no report.json")] {
             let r = try runTool(args, in: cwd)
             #expect(r.status == 1 && !r.signaled && r.stderr.contains(says) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
         }
