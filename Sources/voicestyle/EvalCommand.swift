@@ -31,13 +31,15 @@ struct EvalFacesCommand: ParsableCommand {
     var idModel: String?
     @Option(help: "Folder for report.json and results.md.", completion: .directory)
     var out: String?
+    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
+    var checkpoints: String = "checkpoints"
     @Flag(help: "No progress display.") var quiet = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
         var request = EvalFacesRequest(faces: faces)
         (request.identityModel, request.irse50, request.out) = (identityModel, idModel, out)
-        let r = try Jobs.evalFaces(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        let r = try Jobs.evalFaces(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         if json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print("\(r.model): \(r.faces) faces of \(r.identities) identities (\(r.noFaceDetected) without a detected face), \(String(format: "%.1f", r.facesPerSecond)) faces/s")
@@ -68,13 +70,15 @@ struct EvalInversionCommand: ParsableCommand {
     var lpips: String?
     @Option(help: "Folder for report.json and results.md.", completion: .directory)
     var out: String?
+    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
+    var checkpoints: String = "checkpoints"
     @Flag(help: "No progress display.") var quiet = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
         var request = EvalInversionRequest(folder: folder)
         (request.identityModel, request.irse50, request.vgg, request.lpips, request.out) = (identityModel, idModel, vgg, lpips, out)
-        let r = try Jobs.evalInversion(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        let r = try Jobs.evalInversion(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         if json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print(tableRow(["image", "id cos", "LPIPS", "PSNR dB", "MSE"], widths: [-32, 8, 8, 8, 9]))
@@ -123,6 +127,8 @@ struct EvalGenerationCommand: ParsableCommand {
     var among: Int = 100
     @Option(help: "Output folder.", completion: .directory)
     var out: String
+    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
+    var checkpoints: String = "checkpoints"
     @Flag(help: "No progress display.") var quiet = false
     @Flag(help: "Print the report as JSON.") var json = false
 
@@ -138,7 +144,7 @@ struct EvalGenerationCommand: ParsableCommand {
             try infer.config.validate()
             request.infer = infer
         }
-        let r = try Jobs.evalGeneration(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        let r = try Jobs.evalGeneration(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         if json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         if let w = r.warning { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
@@ -178,13 +184,15 @@ struct EvalAssociationCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Folder for report.json and results.md.", completion: .directory)
     var out: String?
+    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
+    var checkpoints: String = "checkpoints"
     @Flag(help: "No progress display.") var quiet = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
         var request = EvalAssociationRequest(voices: voices, faces: faces)
         (request.cmpc, request.pairs, request.dataRoot, request.trials, request.seed, request.out) = (cmpc, pairs, dataRoot, trials, seed, out)
-        let r = try Jobs.evalAssociation(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        let r = try Jobs.evalAssociation(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         if json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         func pct(_ x: Double?) -> String { x.map { String(format: "%.1f %%", 100 * $0) } ?? "-" }
