@@ -141,7 +141,16 @@ public final class PrototypeStore {
         migrator.registerMigration("v4 alignment") { db in
             try db.alter(table: "prototypes") { t in t.add(column: "alignment", .text) }
         }
-        try migrator.migrate(db)
+        // Two processes opening a new or older index at once can both see a migration unapplied; the second one's
+        // CREATE/ALTER then fails after waiting for the first. Run again: the migrator re-reads what is applied.
+        for attempt in 1...5 {
+            do {
+                try migrator.migrate(db)
+                return
+            } catch let e as DatabaseError where attempt < 5 && e.resultCode == .SQLITE_ERROR {
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
+            }
+        }
     }
 
     /// The committed FAISS generation (nil: none yet, or an index made before generations).

@@ -2,6 +2,7 @@
 // labels are database ids, one committed generation shared by the FAISS file and SQLite, one writer at a time.
 // Runs in the serialized "Prototype index" suite (the child builds need the cores to themselves).
 import Foundation
+import Synchronization
 import Testing
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
@@ -158,6 +159,20 @@ extension PrototypeIndexTests {
         let failures = try IntegrityFixtures.selfRetrievalFailures(index)
         #expect(failures.isEmpty, "\(failures.count) wrong: \(failures.prefix(5))")
         #expect(p.isRunning, "the checks ran while the child was building")
+    }
+
+    @Test("opening a new index database from many connections at once: every one succeeds (concurrent migrations)")
+    func concurrentFirstOpen() throws {
+        for round in 0..<5 {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vs-index-open-\(round)-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let failures = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { _ = try PrototypeStore(url: PrototypeIndex.storeURL(dir)) } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            #expect(failures.withLock { $0 } == [], "round \(round)")
+        }
     }
 
     @Test("merging an index into itself or listing a part twice is a plain error naming the index")
