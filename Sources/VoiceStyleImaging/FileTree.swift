@@ -23,4 +23,7 @@ public enum FileTree {
         walk(root, [])
         return out.sorted { $0.parts.joined(separator: "/") < $1.parts.joined(separator: "/") }
     }
+
+    /// Whether a file name says JPEG or PNG (.jpg, .jpeg, .png, any case): what folder walks pick up as photos.
+    public static func isPhoto(_ url: URL) -> Bool { ["jpg", "jpeg", "png"].contains(url.pathExtension.lowercased()) }
 }

@@ -95,7 +95,7 @@ extension Jobs {
             var isDir: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: input, isDirectory: &isDir)
             if isDir.boolValue {
-                for f in FileTree.files(under: URL(fileURLWithPath: input)) where ["jpg", "jpeg", "png"].contains(f.url.pathExtension.lowercased()) {
+                for f in FileTree.files(under: URL(fileURLWithPath: input)) where FileTree.isPhoto(f.url) {
                     add(f.url.path, (f.parts.joined(separator: "/") as NSString).deletingPathExtension)
                 }
             } else {

@@ -108,20 +108,19 @@ extension Jobs {
         try request.validate()
         let out = try request.out.map { try Check.outputFolder("--out", $0) }
         let embedder = try IdentityEmbedder(request.identityModel, irse50: request.irse50, models: models)
-        let files = FileTree.files(under: URL(fileURLWithPath: request.faces))
-            .filter { $0.parts.count >= 2 && ["jpg", "jpeg", "png"].contains($0.url.pathExtension.lowercased()) }
+        let files = try LabelledFiles.read(request.faces, option: "--faces").files
         guard !files.isEmpty else { throw JobError("\(request.faces) holds no .jpg, .jpeg or .png photos one folder level down") }
         let start = Date()
         var vectors: [[Float]] = [], labels: [String] = [], skipped: [SkippedItem] = [], noFace = 0
         for (n, f) in files.enumerated() {
-            progress(JobEvent(stage: "embed faces", done: n, total: files.count, detail: f.parts.joined(separator: "/")))
+            progress(JobEvent(stage: "embed faces", done: n, total: files.count, detail: f.path))
             do {
-                let (v, detected) = try embedder.embed(try ImageFile.read(f.url))
+                let (v, detected) = try embedder.embed(try ImageFile.read(URL(fileURLWithPath: f.path)))
                 vectors.append(v)
-                labels.append(f.parts[0])
+                labels.append(f.identity)
                 if !detected { noFace += 1 }
             } catch {
-                skipped.append(SkippedItem(path: f.url.path, reason: plainMessage(error)))
+                skipped.append(SkippedItem(path: f.path, reason: plainMessage(error)))
             }
         }
         progress(JobEvent(stage: "embed faces", done: files.count, total: files.count))

@@ -19,7 +19,7 @@ struct LabelledFiles {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError("\(option) \(path) does not exist") }
         if isDir.boolValue {
             return LabelledFiles(files: FileTree.files(under: URL(fileURLWithPath: path))
-                .filter { $0.parts.count >= 2 && ["jpg", "jpeg", "png"].contains($0.url.pathExtension.lowercased()) }
+                .filter { $0.parts.count >= 2 && FileTree.isPhoto($0.url) }
                 .map { ($0.url.path, $0.parts[0]) })
         }
         let table = try CSVTable.read(URL(fileURLWithPath: path))

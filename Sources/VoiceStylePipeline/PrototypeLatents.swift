@@ -135,7 +135,7 @@ public final class PrototypeLatents {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return nil }
         if !isDir.boolValue { return try? ImageFile.read(url) }
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
-            .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }
+            .filter { FileTree.isPhoto(URL(fileURLWithPath: $0)) }
         for f in files { if let img = try? ImageFile.read(url.appendingPathComponent(f)) { return img } }
         return nil
     }

@@ -21,7 +21,7 @@ struct BenchAlignCommand: ParsableCommand {
 
     func run() throws {
         let files = FileTree.files(under: URL(fileURLWithPath: photos)).map(\.url)
-            .filter { ["jpg", "jpeg", "png"].contains($0.pathExtension.lowercased()) && !$0.lastPathComponent.contains("_aligned") && !$0.lastPathComponent.contains("_ffhq") }
+            .filter { FileTree.isPhoto($0) && !$0.lastPathComponent.contains("_aligned") && !$0.lastPathComponent.contains("_ffhq") }
         guard !files.isEmpty else { throw ValidationError("--photos \(photos) holds no photos") }
         let sizes = no1024 ? [256] : [256, 1024]
         let detector = try FaceDetector.shared()
@@ -88,7 +88,7 @@ struct BenchIdentityCommand: ParsableCommand {
 
     func run() throws {
         let images = try FileTree.files(under: URL(fileURLWithPath: photos)).map(\.url)
-            .filter { ["jpg", "jpeg", "png"].contains($0.pathExtension.lowercased()) }.prefix(count).map { try ImageFile.read($0) }
+            .filter(FileTree.isPhoto).prefix(count).map { try ImageFile.read($0) }
         guard !images.isEmpty else { throw ValidationError("--photos \(photos) holds no photos") }
         func rate(_ body: (RGBImage) throws -> Void) rethrows -> Double {
             try body(images[0])

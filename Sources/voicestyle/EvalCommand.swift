@@ -5,6 +5,17 @@ import VoiceStyle
 
 extension IdentityModelKind: ExpressibleByArgument {}
 
+/// What every eval subcommand takes: the model-file folder, progress and JSON output.
+struct EvalRunOptions: ParsableArguments {
+    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
+    var checkpoints: String = "checkpoints"
+    @Flag(help: "No progress display.") var quiet = false
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    var models: ModelLoader { ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)) }
+    var progress: JobProgress { ProgressPrinter(quiet: quiet || json).callAsFunction }
+}
+
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -31,16 +42,13 @@ struct EvalFacesCommand: ParsableCommand {
     var idModel: String?
     @Option(help: "Folder for report.json and results.md.", completion: .directory)
     var out: String?
-    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
-    var checkpoints: String = "checkpoints"
-    @Flag(help: "No progress display.") var quiet = false
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var common: EvalRunOptions
 
     func run() throws {
         var request = EvalFacesRequest(faces: faces)
         (request.identityModel, request.irse50, request.out) = (identityModel, idModel, out)
-        let r = try Jobs.evalFaces(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
-        if json { return try printReport(r) }
+        let r = try Jobs.evalFaces(request, models: common.models, progress: common.progress)
+        if common.json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print("\(r.model): \(r.faces) faces of \(r.identities) identities (\(r.noFaceDetected) without a detected face), \(String(format: "%.1f", r.facesPerSecond)) faces/s")
         print(String(format: "rank-1 identification %.2f %%, verification AUC %.4f, EER %.2f %% (%d pairs)", 100 * r.rank1, r.auc, 100 * r.eer, r.pairs))
@@ -70,16 +78,13 @@ struct EvalInversionCommand: ParsableCommand {
     var lpips: String?
     @Option(help: "Folder for report.json and results.md.", completion: .directory)
     var out: String?
-    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
-    var checkpoints: String = "checkpoints"
-    @Flag(help: "No progress display.") var quiet = false
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var common: EvalRunOptions
 
     func run() throws {
         var request = EvalInversionRequest(folder: folder)
         (request.identityModel, request.irse50, request.vgg, request.lpips, request.out) = (identityModel, idModel, vgg, lpips, out)
-        let r = try Jobs.evalInversion(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
-        if json { return try printReport(r) }
+        let r = try Jobs.evalInversion(request, models: common.models, progress: common.progress)
+        if common.json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print(tableRow(["image", "id cos", "LPIPS", "PSNR dB", "MSE"], widths: [-32, 8, 8, 8, 9]))
         for q in r.images + (r.mean.map { [$0] } ?? []) {
@@ -127,10 +132,7 @@ struct EvalGenerationCommand: ParsableCommand {
     var among: Int = 100
     @Option(help: "Output folder.", completion: .directory)
     var out: String
-    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
-    var checkpoints: String = "checkpoints"
-    @Flag(help: "No progress display.") var quiet = false
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var common: EvalRunOptions
 
     func run() throws {
         var request = EvalGenerationRequest(manifest: manifest, trueFaces: trueFaces, out: out)
@@ -144,8 +146,8 @@ struct EvalGenerationCommand: ParsableCommand {
             try infer.config.validate()
             request.infer = infer
         }
-        let r = try Jobs.evalGeneration(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
-        if json { return try printReport(r) }
+        let r = try Jobs.evalGeneration(request, models: common.models, progress: common.progress)
+        if common.json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         if let w = r.warning { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         print(String(format: "%d identities (%d inferred now): cosine %.4f, L1 %.3f, L2 %.4f; 1:2 matching %@", r.identities.count, r.inferred, r.cosine, r.l1, r.l2,
@@ -184,16 +186,13 @@ struct EvalAssociationCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Folder for report.json and results.md.", completion: .directory)
     var out: String?
-    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
-    var checkpoints: String = "checkpoints"
-    @Flag(help: "No progress display.") var quiet = false
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var common: EvalRunOptions
 
     func run() throws {
         var request = EvalAssociationRequest(voices: voices, faces: faces)
         (request.cmpc, request.pairs, request.dataRoot, request.trials, request.seed, request.out) = (cmpc, pairs, dataRoot, trials, seed, out)
-        let r = try Jobs.evalAssociation(request, models: ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
-        if json { return try printReport(r) }
+        let r = try Jobs.evalAssociation(request, models: common.models, progress: common.progress)
+        if common.json { return try printReport(r) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         func pct(_ x: Double?) -> String { x.map { String(format: "%.1f %%", 100 * $0) } ?? "-" }
         print("\(r.voices) voices, \(r.faces) faces, \(r.identities) identities")
