@@ -34,7 +34,9 @@ func runCommandLine() -> Never {
     do {
         try command.run()
         VoiceStyleCommand.exit()
-    } catch let e where e is ValidationError || e is ExitCode || e is CleanExit {
+    } catch let e where e is ValidationError || e is ExitCode || e is CleanExit || VoiceStyleCommand.exitCode(for: e).isSuccess {
+        // ArgumentParser's own outcomes, including `--help` and `help SUBCOMMAND`, which it delivers by throwing
+        // from the returned help command's run().
         VoiceStyleCommand.exit(withError: e)
     } catch {
         // On a terminal a progress bar may be open on the current line: start a fresh one.

@@ -71,6 +71,15 @@ private func demoSetting() throws -> (ModelLoader, URL, String) {
 
 @Suite("Evaluation protocols", .serialized)
 struct EvaluationProtocolTests {
+    @Test("--help and help SUBCOMMAND print the help and exit 0")
+    func help() throws {
+        let cwd = FileManager.default.temporaryDirectory
+        for args in [["--help"], ["eval", "faces", "--help"], ["help", "align"], ["infer", "--help"]] {
+            let r = try runTool(args, in: cwd)
+            #expect(r.status == 0 && r.stdout.contains("USAGE:") && r.stderr.isEmpty, "\(args): \(r.stderr)")
+        }
+    }
+
     @Test("bad eval inputs: one plain sentence and exit 1, before any work")
     func badInputs() throws {
         let cwd = FileManager.default.temporaryDirectory.appendingPathComponent("vs-evalbad-\(UUID().uuidString)")
