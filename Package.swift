@@ -112,7 +112,8 @@ let package = Package(
         // The local web page and its JSON API (`voicestyle serve`): a job queue over the pipeline, on Hummingbird 2.
         .target(
             name: "VoiceStyleServer",
-            dependencies: ["VoiceStylePipeline", "VoiceStyleImaging", "VoiceStyleAudio", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["VoiceStylePipeline", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleInversion",
+                           .product(name: "Hummingbird", package: "hummingbird")],
             resources: [.copy("Web")],
             swiftSettings: releaseFlags),
         // Umbrella module re-exporting everything.

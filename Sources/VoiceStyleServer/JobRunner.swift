@@ -4,6 +4,7 @@ import Foundation
 import VoiceStyleAudio
 import VoiceStyleFaces
 import VoiceStyleImaging
+import VoiceStyleIndex
 import VoiceStylePipeline
 
 /// Limits of the web server on what clients send and what it keeps.
@@ -68,9 +69,13 @@ final class JobRunner {
                                  skipped: result.report.skipped.map(\.reason))
         case let .search(request):
             let hits = try Jobs.search(request, models: loader)
+            // The hits' faces as the index embedded them (aligned again where it aligns).
+            let (generator, ref) = try loader.generator(models.generator)
+            let faces = PrototypeLatents(index: try PrototypeIndex(directory: URL(fileURLWithPath: request.index)), generator: generator,
+                                         generatorSHA256: ref.sha256, settings: PrototypeInversionSettings()) { throw JobError("no inversion in a search") }
             var gallery: [GalleryItem] = []
             for hit in hits {
-                let image = try? ImageFile.read(URL(fileURLWithPath: hit.path))
+                let image = faces.image(hit.path)
                 gallery.append(GalleryItem(rank: hit.rank, identity: hit.identity, cosine: hit.cosine,
                                            image: try image.map { try Self.writeThumbnail($0, to: out, name: "hit-\(hit.rank).png") }))
             }

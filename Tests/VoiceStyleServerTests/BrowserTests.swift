@@ -77,7 +77,7 @@ extension ServerTests {
         let capabilities: [String: Any] = ["capabilities": ["alwaysMatch": [
             "browserName": "chrome",
             "goog:chromeOptions": ["binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                                               "--window-size=1280,1000", "--hide-scrollbars"]],
+                                                               "--window-size=1280,1180", "--hide-scrollbars"]],
             "goog:loggingPrefs": ["browser": "ALL"],
         ]]]
         let session = try await driver.call("POST", "session", capabilities) as? [String: Any]
