@@ -238,8 +238,9 @@ final class JobQueue: @unchecked Sendable {
         return (0..<2).map { _ in String(format: "%016llx", g.next() as UInt64) }.joined()
     }
 
-    /// Queues `job`; refuses when `maxQueued` jobs are already waiting.
+    /// Queues `job` (after dropping expired results); refuses when `maxQueued` jobs are already waiting.
     func submit(_ job: ServerJob) throws {
+        cleanUp()
         try condition.withLock {
             guard pending.count < limits.maxQueued else {
                 throw APIError(503, "the queue is full (\(pending.count) jobs waiting); try again later")

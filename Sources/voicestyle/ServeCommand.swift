@@ -66,7 +66,10 @@ struct ServeCommand: ParsableCommand {
             done.signal()
         }
         done.wait()
-        if let error = failure.error { throw JobError("cannot serve on \(host):\(port): \(plainMessage(error))") }
+        if let error = failure.error {
+            let why = plainMessage(error).contains("Address already in use") ? "the port is in use (choose another with --port)" : plainMessage(error)
+            throw JobError("cannot serve on \(host):\(port): \(why)")
+        }
     }
 }
 
