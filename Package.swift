@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // System libraries (Debian packages installed by scripts/setup).
@@ -108,6 +109,13 @@ let package = Package(
                            "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleEvaluation"],
             resources: [.copy("DemoData")],
             swiftSettings: releaseFlags),
+        // The local web page and its JSON API (`voicestyle serve`): a job queue over the pipeline, on Hummingbird 2.
+        .target(
+            name: "VoiceStyleServer",
+            dependencies: ["VoiceStylePipeline", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleInversion",
+                           .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.copy("Web")],
+            swiftSettings: releaseFlags),
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
@@ -117,7 +125,7 @@ let package = Package(
         // Thin front-ends: the command-line tool and the benchmarks.
         .executableTarget(
             name: "voicestyle",
-            dependencies: ["VoiceStyle", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VoiceStyle", "VoiceStyleServer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: releaseFlags),
         .executableTarget(
             name: "voicestyle-bench",
@@ -156,6 +164,9 @@ let package = Package(
             name: "VoiceStyleTests",
             dependencies: ["VoiceStyle", "VoiceStyleTestSupport"],
             exclude: ["Fixtures"]),
+        .testTarget(
+            name: "VoiceStyleServerTests",
+            dependencies: ["VoiceStyleServer", "VoiceStyle", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleModelsTests",
             dependencies: ["VoiceStyleModels", "VoiceStyleInversion", "VoiceStyleCheckpoints", "VoiceStyleEngine",

@@ -88,7 +88,7 @@ public struct OptimizationResult {
 /// Adam over `latent` and `noises` for `schedule.steps` steps: per step the learning rate from `get_lr`, the
 /// latent plus N(0,1)·strength from `randomness`, the image from `generator` (then `prepare`), the weighted sum of `terms`,
 /// backward, update, `noise_normalize_`. Throws `ProjectorError.nonFinite` when a term or the total is NaN or
-/// infinite. `afterUpdate` sees the latent and noise maps after each update with this step's gradients.
+/// infinite, `JobCancelled` before a step when the job's `JobCancellation` is set. `afterUpdate` sees the latent and noise maps after each update with this step's gradients.
 public func optimizeLatent<R: ProjectorRandomness>(
     generator: StyleGAN2Generator, latent initial: Tensor<Float>, noises: [Tensor<Float>], schedule: OptimizationSchedule,
     terms: [LossTerm], randomness: inout R, latentStd: Float, prepare: (Tensor<Float>) -> Tensor<Float> = { $0 },
@@ -101,6 +101,7 @@ public func optimizeLatent<R: ProjectorRandomness>(
     let optimizer = Adam([latentIn] + noises, config: AdamConfig(learningRate: schedule.learningRate))
     var log: [OptimizationStep] = []
     for i in 0..<max(0, schedule.steps) {
+        try JobCancellation.checkCurrent()
         let t = Double(i) / Double(schedule.steps)
         optimizer.learningRate = ProjectorFunctions.learningRate(t: t, initial: schedule.learningRate)
         let strength = ProjectorFunctions.noiseStrength(t: t, latentStd: latentStd, noise: schedule.noise, noiseRamp: schedule.noiseRamp)

@@ -169,11 +169,12 @@ public enum Inference {
     /// The refinement (seeded by `config.seed + 1`).
     public static func refine(_ w0: Tensor<Float>, voice: Tensor<Float>, identityTarget: Tensor<Float>?, latentStd: Float, generator: StyleGAN2Generator,
                               cmpc: CMPCModel, identity: IdentityLoss?, config: InferenceConfig,
-                              onStep: (RefinementStep) -> Void = { _ in }) throws -> RefinementResult {
+                              onStep: (RefinementStep) -> Void = { _ in },
+                              afterUpdate: (_ step: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) -> Void = { _, _, _ in }) throws -> RefinementResult {
         var randomness = SeededProjectorRandomness(seed: config.seed &+ 1)
         return try Refiner(generator: generator, cmpc: cmpc, identity: identity)
             .refine(initial: w0, voice: voice, identityTarget: identityTarget, latentStd: latentStd, config: config.refinement,
-                    randomness: &randomness, onStep: onStep)
+                    randomness: &randomness, onStep: onStep, afterUpdate: afterUpdate)
     }
 
     /// The face of a latent with the given noise maps (zero maps when nil).
@@ -185,7 +186,9 @@ public enum Inference {
 
 extension Jobs {
     /// The whole `infer` job: validates the request, loads what it needs, runs the stages, returns images and report.
-    public static func infer(_ request: InferRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> InferenceResult {
+    /// `preview`, if given, sees each refinement step (1-based) with a function that renders the face so far.
+    public static func infer(_ request: InferRequest, models: ModelLoader, progress: JobProgress = { _ in },
+                             preview: ((_ step: Int, _ render: () throws -> RGBImage) -> Void)? = nil) throws -> InferenceResult {
         let config = request.config
         try config.validate()
         try Check.file("--voice", request.voice)
@@ -242,6 +245,8 @@ extension Jobs {
         let refined = try Inference.refine(w0, voice: voice, identityTarget: target, latentStd: stats.std, generator: cache.generator, cmpc: cmpc,
                                            identity: identity, config: config) { s in
             progress(JobEvent(stage: "refinement", done: s.step + 1, total: config.refinement.steps, detail: String(format: "cmpc %.4f", s.cmpc)))
+        } afterUpdate: { step, latent, noises in
+            preview?(step + 1) { try withoutGradients { try Inference.render(latent.detached(), noises: noises.map { $0.detached() }, generator: cache.generator) } }
         }
         let face = try Inference.render(refined.latent, noises: refined.noises, generator: cache.generator)
         lap("refinement")

@@ -13,7 +13,7 @@ struct VoiceStyleCommand: ParsableCommand {
             Subcommands print their own help: voicestyle help SUBCOMMAND. Benchmarks: voicestyle-bench.
             """,
         version: voiceStyleVersion,
-        subcommands: [DemoCommand.self, InferCommand.self, IndexCommand.self, SearchCommand.self, InvertCommand.self, GenerateCommand.self,
+        subcommands: [DemoCommand.self, InferCommand.self, IndexCommand.self, SearchCommand.self, InvertCommand.self, GenerateCommand.self, ServeCommand.self,
                       FeaturesCommand.self, EmbedCommand.self, AlignCommand.self, EvalCommand.self, ModelsCommand.self, DoctorCommand.self, CheckpointCommand.self])
 }
 

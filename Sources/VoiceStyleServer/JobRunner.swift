@@ -1,0 +1,104 @@
+// No upstream counterpart: the web jobs as calls of the library's jobs (`Jobs.infer`, `Jobs.invert`,
+// `Jobs.search`), with the outputs the page shows written into the job's folder.
+import Foundation
+import VoiceStyleAudio
+import VoiceStyleFaces
+import VoiceStyleImaging
+import VoiceStyleIndex
+import VoiceStylePipeline
+
+/// Limits of the web server on what clients send and what it keeps.
+public struct ServerLimits: Sendable, Equatable {
+    /// Largest request body (an upload and its form).
+    public var maxUploadBytes = 20 << 20
+    /// Longest voice clip, in seconds.
+    public var maxVoiceSeconds = 60.0
+    /// Largest photo side, in pixels (checked from the header, before decoding).
+    public var maxImageSide = 4096
+    /// Jobs waiting at most (more are refused with 503).
+    public var maxQueued = 16
+    /// Most refinement or projector steps a client may ask for.
+    public var maxSteps = 2000
+    /// Most prototypes or hits a client may ask for.
+    public var maxK = 64
+    /// Finished jobs are deleted after this many seconds …
+    public var keepSeconds: Double = 6 * 3600
+    /// … or, oldest first, when more than this many are kept …
+    public var keepJobs = 200
+    /// … or when their folders hold more than this many bytes.
+    public var keepBytes = 1 << 30
+    public init() {}
+}
+
+/// Runs one web job on the job thread; holds the models (loaded once, kept between jobs).
+final class JobRunner {
+    let loader: ModelLoader
+    let models: ModelPaths
+    let demo: Bool
+
+    init(loader: ModelLoader, models: ModelPaths, demo: Bool) {
+        self.loader = loader
+        self.models = models
+        self.demo = demo
+    }
+
+    /// Runs `job`'s work; writes its outputs into `job.output`; returns what the API reports.
+    func run(_ job: ServerJob) throws -> JobSummary {
+        let out = job.output
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        var summary: JobSummary
+        switch job.work {
+        case let .infer(request):
+            let steps = request.config.refinement.steps, every = max(1, steps / 12)
+            let result = try Jobs.infer(request, models: loader, progress: job.progress) { step, render in
+                guard step % every == 0 || step == steps, let face = try? render(), let png = try? PNGCodec.encode(face) else { return }
+                if (try? png.write(to: out.appendingPathComponent("preview.png"), options: .atomic)) != nil { job.previewed(step: step) }
+            }
+            try result.write(to: out)
+            var gallery: [GalleryItem] = []
+            for (p, image) in zip(result.report.prototypes, result.prototypeImages) {
+                gallery.append(GalleryItem(rank: p.rank, identity: p.identity, cosine: p.cosine, weight: p.weight,
+                                           image: try image.map { try Self.writeThumbnail($0, to: out, name: "prototype-\(p.rank).png") }))
+            }
+            summary = JobSummary(outputs: [], notice: result.report.notice, gallery: gallery, curve: result.report.steps.map(\.cmpc),
+                                 skipped: result.report.skipped.map { "\($0.path): \($0.reason)" }, timings: result.report.timings)
+        case let .invert(request):
+            let result = try Jobs.invert(request, models: loader, progress: job.progress)
+            try result.write(to: out)
+            summary = JobSummary(outputs: [], reconstruction: result.report.images.first?.final,
+                                 skipped: result.report.skipped.map(\.reason))
+        case let .search(request):
+            let hits = try Jobs.search(request, models: loader)
+            // The hits' faces as the index embedded them (aligned again where it aligns).
+            let (generator, ref) = try loader.generator(models.generator)
+            let faces = PrototypeLatents(index: try PrototypeIndex(directory: URL(fileURLWithPath: request.index)), generator: generator,
+                                         generatorSHA256: ref.sha256, settings: PrototypeInversionSettings()) { throw JobError("no inversion in a search") }
+            var gallery: [GalleryItem] = []
+            for hit in hits {
+                let image = faces.image(hit.path)
+                gallery.append(GalleryItem(rank: hit.rank, identity: hit.identity, cosine: hit.cosine,
+                                           image: try image.map { try Self.writeThumbnail($0, to: out, name: "hit-\(hit.rank).png") }))
+            }
+            try reportJSON(hits).write(to: out.appendingPathComponent("hits.json"), options: .atomic)
+            summary = JobSummary(outputs: [], gallery: gallery)
+        }
+        if demo { summary.notice = Demo.notice }
+        // The outputs served are exactly the files written here (preview.png included).
+        summary.outputs = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix(".") }.sorted()
+        return summary
+    }
+
+    /// Writes `image` as a PNG of at most 256 px a side; returns its name.
+    static func writeThumbnail(_ image: RGBImage, to folder: URL, name: String) throws -> String {
+        let side = max(image.width, image.height)
+        let small = side <= 256 ? image
+            : image.resized(width: max(1, image.width * 256 / side), height: max(1, image.height * 256 / side), filter: .bilinear)
+        try PNGCodec.encode(small).write(to: folder.appendingPathComponent(name), options: .atomic)
+        return name
+    }
+
+    /// The error as one sentence for the client, with the server's folders left out.
+    func clientMessage(_ error: Error, job: ServerJob) -> String {
+        plainMessage(error).replacingOccurrences(of: job.folder.path + "/", with: "")
+    }
+}
