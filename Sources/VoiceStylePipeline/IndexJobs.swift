@@ -215,7 +215,8 @@ extension Jobs {
         try request.validate()
         let start = Date()
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
-        var selection = request.paths ?? index.records.map(\.path)
+        var seen = Set<String>()
+        var selection = (request.paths ?? index.records.map(\.path)).filter { seen.insert($0).inserted }
         if let m = request.perCluster {
             let representatives: Set<String>
             do { representatives = Set(try index.clusterRepresentatives(perCluster: m)) } catch IndexError.noClusters {

@@ -58,7 +58,7 @@ port=$((20000 + RANDOM % 20000))
 export SLURM_CONF="$scratch/slurm.conf"
 cat > "$SLURM_CONF" <<EOF
 ClusterName=vstest
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
 SlurmUser=root
