@@ -26,4 +26,8 @@ public enum FileTree {
 
     /// Whether a file name says JPEG or PNG (.jpg, .jpeg, .png, any case): what folder walks pick up as photos.
     public static func isPhoto(_ url: URL) -> Bool { ["jpg", "jpeg", "png"].contains(url.pathExtension.lowercased()) }
+
+    /// Whether a file name says a sound file libsndfile reads (.wav, .flac, .ogg, .opus, .mp3, .aiff, .aif, any
+    /// case): what folder walks pick up as voice clips.
+    public static func isAudio(_ url: URL) -> Bool { ["wav", "flac", "ogg", "opus", "mp3", "aiff", "aif"].contains(url.pathExtension.lowercased()) }
 }

@@ -396,6 +396,7 @@ public final class PrototypeIndex {
             let s = try PrototypeStore(url: storeURL(p))
             var ps = try s.allSettings()
             ps["shard"] = nil
+            ps["generation"] = nil  // the part's own FAISS generation: the output keeps its own count
             if let first = settings, first["cmpc_sha256"] != ps["cmpc_sha256"] {
                 throw IndexError.mixedCheckpoints(index: p.path, existing: first["cmpc_sha256"] ?? "", given: ps["cmpc_sha256"] ?? "")
             }

@@ -52,6 +52,7 @@ public struct PrototypeRecord: Codable, FetchableRecord, PersistableRecord, Send
     /// The embedding as floats.
     public var embeddingValues: [Float]? { embedding.map(floats) }
     public var latentValues: [Float]? { latent.map(floats) }
+    public var noiseValues: [Float]? { noises.map(floats) }
 }
 
 func floats(_ d: Data) -> [Float] { d.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } }

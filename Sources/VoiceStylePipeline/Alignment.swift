@@ -83,7 +83,12 @@ public struct AlignReport: Codable, Sendable, Equatable {
 extension Jobs {
     /// The photos named by `inputs`: files as given, folders walked for .jpg/.jpeg/.png; each with the name its
     /// aligned face takes (folder-relative path without extension, so trees keep their shape; unique).
-    static func photos(_ inputs: [String]) -> [(file: String, name: String)] {
+    static func photos(_ inputs: [String]) -> [(file: String, name: String)] { namedFiles(inputs, kind: FileTree.isPhoto) }
+
+    /// The files named by `inputs`: files as given, folders walked for files `kind` accepts; each with the name
+    /// of its outputs (folder-relative path without extension, so trees keep their shape; made unique in list
+    /// order with -2, -3, …).
+    static func namedFiles(_ inputs: [String], kind: (URL) -> Bool) -> [(file: String, name: String)] {
         var out: [(file: String, name: String)] = [], used = Set<String>()
         func add(_ file: String, _ name: String) {
             var unique = name, n = 2
@@ -95,7 +100,7 @@ extension Jobs {
             var isDir: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: input, isDirectory: &isDir)
             if isDir.boolValue {
-                for f in FileTree.files(under: URL(fileURLWithPath: input)) where FileTree.isPhoto(f.url) {
+                for f in FileTree.files(under: URL(fileURLWithPath: input)) where kind(f.url) {
                     add(f.url.path, (f.parts.joined(separator: "/") as NSString).deletingPathExtension)
                 }
             } else {

@@ -56,6 +56,14 @@ public enum Demo {
     /// Names under which `register` makes the demo models available to a `ModelLoader`.
     public static let models = ModelPaths(generator: "demo:generator", cmpc: "demo:cmpc", identity: "demo:irse50", vgg: "demo:lpips")
 
+    /// A loader in which the demo models are registered when any of `names` is one of theirs ("demo:…"), so that
+    /// command lines and cluster scripts can run every job on them (e.g. `--cmpc demo:cmpc`).
+    public static func loader(for names: [String?]) throws -> ModelLoader {
+        let loader = ModelLoader()
+        if names.contains(where: { $0?.hasPrefix("demo:") == true }) { try register(in: loader) }
+        return loader
+    }
+
     /// Registers tiny seeded random models (32-px StyleGAN2, CMPC ResNets, IR-SE50 and LPIPS-VGG of a
     /// fraction of the real widths) under `Demo.models`' names.
     public static func register(in loader: ModelLoader, seed: UInt64 = 1) throws {

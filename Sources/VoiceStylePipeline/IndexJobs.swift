@@ -29,9 +29,8 @@ public struct BuildIndexRequest: Codable, Sendable, Equatable {
     public var clusters: Int?
     /// Images per database transaction.
     public var batch = 8
-    /// Build slice `shardIndex` of `shardCount`.
-    public var shardIndex: Int?
-    public var shardCount: Int?
+    /// Build only this slice of the images (in path order); merge the slices with `index merge`.
+    public var shard: Shard?
     /// FFHQ-align each photo before embedding (nil: as is, upstream's pre-aligned crops); the index keeps each
     /// prototype's landmarks and the aligned crop is what gets inverted.
     public var align: AlignOptions?
@@ -60,9 +59,7 @@ public struct BuildIndexRequest: Codable, Sendable, Equatable {
         }
         try Check.range("--batch", batch, 1...10_000)
         if let clusters { try Check.range("--clusters", clusters, 1...1_000_000) }
-        if shardIndex != nil || shardCount != nil {
-            guard let i = shardIndex, let n = shardCount, n >= 1, i >= 0, i < n else { throw JobError("--shard takes I/N with 0 ≤ I < N, e.g. 0/4") }
-        }
+        if let shard { _ = try Shard(index: shard.index, count: shard.count) }
         if let align {
             try align.validate()
             guard align.face != .all else { throw JobError("--align-face all is not possible for an index (one prototype per photo): use largest or last") }
@@ -84,10 +81,17 @@ public struct InvertPrototypesRequest: Codable, Sendable, Equatable {
     public var models = ModelPaths()
     /// Only these prototypes (default: every embedded or imported one).
     public var paths: [String]?
+    /// Only the `perCluster` members nearest each k-means centroid (of those above); the index needs clusters.
+    public var perCluster: Int?
+    /// Invert only this slice of the selection (in its order) into the slice's own file,
+    /// INDEX/latents/shard-I-of-N.sqlite; `mergeLatents` then copies every slice into the index.
+    public var shard: Shard?
 
     public init(index: String) { self.index = index }
 
     public func validate() throws {
+        if let perCluster { try Check.range("--per-cluster", perCluster, 1...1_000_000) }
+        if let shard { _ = try Shard(index: shard.index, count: shard.count) }
         try Check.range("--steps", settings.projector.steps, 1...100_000)
         try Check.nonNegative("--id-weight", settings.projector.identityWeight)
         try Check.nonNegative("--mse", settings.projector.mse)
@@ -106,11 +110,33 @@ public struct PrototypeLatentReport: Codable, Sendable, Equatable {
 public struct InvertPrototypesReport: Codable, Sendable, Equatable {
     public var index: String
     public var key: LatentKey
+    /// The slice inverted and the file its latents went to (nil: the whole selection, into the index).
+    public var shard: Shard?
+    public var latentFile: String?
     public var prototypes: [PrototypeLatentReport]
     public var skipped: [SkippedItem]
     public var seconds: Double
     public var inverted: Int { prototypes.filter { $0.latentSource == .inverted }.count }
     public var cached: Int { prototypes.filter { $0.latentSource == .cache }.count }
+}
+
+/// `index merge-latents`: copy the latent slices of `index invert --shard I/N` into the index.
+public struct MergeLatentsRequest: Codable, Sendable, Equatable {
+    public var index: String
+    /// N of the slices to merge (nil: the one split present in INDEX/latents).
+    public var shards: Int?
+
+    public init(index: String) { self.index = index }
+
+    public func validate() throws {
+        if let shards { try Check.range("--shards", shards, 1...1_000_000) }
+    }
+}
+
+/// What `index merge-latents` did.
+public struct MergeLatentsReport: Codable, Sendable, Equatable {
+    public var index: String
+    public var summary: LatentMergeSummary
 }
 
 /// `search`: rank an index's prototypes for a voice, a face or an embedding.
@@ -163,7 +189,7 @@ extension Jobs {
         options.factory = request.factory
         options.clusters = request.clusters
         options.batch = request.batch
-        if let i = request.shardIndex, let n = request.shardCount { options.shard = (i, n) }
+        if let s = request.shard { options.shard = (s.index, s.count) }
         if let align = request.align {
             _ = try FaceDetector.shared(landmarkModel: align.landmarkModel)
             options.preparation = "FFHQ alignment \(align.size) px, face \(align.face.rawValue), upsample \(align.upsample)"
@@ -189,8 +215,23 @@ extension Jobs {
         try request.validate()
         let start = Date()
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
+        var seen = Set<String>()
+        var selection = (request.paths ?? index.records.map(\.path)).filter { seen.insert($0).inserted }
+        if let m = request.perCluster {
+            let representatives: Set<String>
+            do { representatives = Set(try index.clusterRepresentatives(perCluster: m)) } catch IndexError.noClusters {
+                throw JobError("--per-cluster needs an index with k-means clusters; \(index.directory.path) has none (build it with --clusters K)")
+            }
+            selection = selection.filter { representatives.contains($0) }
+        }
         let cache = try prototypeLatents(index: index, settings: request.settings, paths: request.models, models: models, resolveNow: true)
-        let paths = request.paths ?? index.records.map(\.path)
+        var slice: LatentShard? = nil
+        if let s = request.shard {
+            slice = try LatentShard(directory: index.directory, index: s.index, count: s.count, key: cache.key.json, selection: selection,
+                                    paths: s.slice(selection))
+            cache.store = slice!.store
+        }
+        let paths = request.shard?.slice(selection) ?? selection
         var reports: [PrototypeLatentReport] = [], skipped: [SkippedItem] = []
         for (n, path) in paths.enumerated() {
             progress(JobEvent(stage: "invert prototypes", done: n, total: paths.count, detail: path))
@@ -198,11 +239,23 @@ extension Jobs {
                 progress(JobEvent(stage: "projector", done: s.step + 1, total: request.settings.projector.steps, detail: String(format: "lpips %.3f", s.perceptual)))
             }
             if let latent { reports.append(PrototypeLatentReport(path: path, latentSource: latent.source, metrics: latent.metrics)) }
-            if let skip { skipped.append(skip) }
+            if let skip {
+                skipped.append(skip)
+                try slice?.markSkipped(path, reason: skip.reason)
+            }
         }
+        try slice?.finish()
         progress(JobEvent(stage: "invert prototypes", done: paths.count, total: paths.count))
-        return InvertPrototypesReport(index: index.directory.path, key: cache.key, prototypes: reports, skipped: skipped,
-                                      seconds: Date().timeIntervalSince(start))
+        return InvertPrototypesReport(index: index.directory.path, key: cache.key, shard: request.shard, latentFile: slice?.url.path,
+                                      prototypes: reports, skipped: skipped, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Copies the latents of every slice `index invert --shard I/N` made into the index (one transaction);
+    /// refuses missing, unfinished or mismatched slices before writing anything.
+    public static func mergeLatents(_ request: MergeLatentsRequest) throws -> MergeLatentsReport {
+        try request.validate()
+        let summary = try PrototypeIndex.mergeLatentShards(directory: URL(fileURLWithPath: request.index), count: request.shards)
+        return MergeLatentsReport(index: request.index, summary: summary)
     }
 
     /// The latent finder for `index`: the generator now, LPIPS and IR-SE50 the first time something needs

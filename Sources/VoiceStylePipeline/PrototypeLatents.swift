@@ -113,7 +113,12 @@ public final class PrototypeLatents {
         self.generator = generator
         self.key = LatentKey(generator: generatorSHA256, settings: settings)
         self.makeProjector = projector
+        self.store = index.store
     }
+
+    /// Where latents are looked up first and stored: the index's database, or the file of a latent slice
+    /// (`index invert --shard`, `LatentShard`); then a latent the index itself caches is copied there.
+    public var store: PrototypeStore
 
     /// The folder relative prototype paths start from.
     public var facesRoot: URL { URL(fileURLWithPath: (try? index.store.setting("faces_root")) ?? ".") }
@@ -149,14 +154,17 @@ public final class PrototypeLatents {
     /// image is unreadable and nothing usable is cached. `onStep` sees the projector's steps of an inversion.
     public func latent(for path: String, onStep: (ProjectorStep) -> Void = { _ in }) throws -> (PrototypeLatent?, SkippedItem?) {
         let record = try index.store.record(path: path)
+        let own = store === index.store ? record : try store.record(path: path)
         let img = image(path, record: record)
         let settings = key.settings
-        if let record, isCached(record), let values = record.latentValues {
+        for cached in [own, record].compactMap({ $0 }) where isCached(cached) {
             let shape = settings.projector.wPlus ? [1, generator.config.latentCount, generator.config.styleDim] : [1, generator.config.styleDim]
-            if values.count == shape.reduce(1, *) {
-                let metrics = record.inversion.flatMap { try? JSONDecoder().decode(InversionMetrics.self, from: Data($0.utf8)) }
-                return (PrototypeLatent(path: path, latent: Tensor(shape: shape, scalars: values), image: img, source: .cache, metrics: metrics), nil)
+            guard let values = cached.latentValues, values.count == shape.reduce(1, *) else { continue }
+            if let own, own.latent != cached.latent {
+                try store.setLatent(path: path, latent: values, noises: cached.noiseValues ?? [], metrics: cached.inversion ?? "", key: key.json)
             }
+            let metrics = cached.inversion.flatMap { try? JSONDecoder().decode(InversionMetrics.self, from: Data($0.utf8)) }
+            return (PrototypeLatent(path: path, latent: Tensor(shape: shape, scalars: values), image: img, source: .cache, metrics: metrics), nil)
         }
         guard let img else { return (nil, SkippedItem(path: path, reason: "no readable image and no matching cached latent")) }
         let projector = try self.projector ?? makeProjector()
@@ -172,9 +180,11 @@ public final class PrototypeLatents {
         let result = try projector.project(target, config: settings.projector, latentMean: mean, latentStd: std, randomness: &randomness, onStep: onStep)
         let last = result.steps.last
         let metrics = InversionMetrics(lpips: last?.perceptual ?? 0, identity: last?.identity ?? 0, mse: last?.mse ?? 0, steps: result.steps.count)
-        let metricsJSON = String(decoding: try JSONEncoder().encode(metrics), as: UTF8.self)
-        if record != nil {
-            try index.store.setLatent(path: path, latent: result.latent.scalars, noises: result.noises.flatMap(\.scalars), metrics: metricsJSON, key: key.json)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]  // the same bytes from every process (shards merge bit for bit)
+        let metricsJSON = String(decoding: try encoder.encode(metrics), as: UTF8.self)
+        if own != nil {
+            try store.setLatent(path: path, latent: result.latent.scalars, noises: result.noises.flatMap(\.scalars), metrics: metricsJSON, key: key.json)
         }
         return (PrototypeLatent(path: path, latent: result.latent, image: img, source: .inverted, metrics: metrics), nil)
     }

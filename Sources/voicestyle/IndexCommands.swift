@@ -16,7 +16,7 @@ struct IndexLocation: ParsableArguments {
 
 /// Model-file options of the jobs that invert (generator and the projector's loss networks).
 struct InversionModelOptions: ParsableArguments {
-    @Option(help: "Generator checkpoint (default checkpoints/550000.pt).", completion: .file())
+    @Option(help: "Generator checkpoint (default checkpoints/550000.pt; demo:generator: the demo's untrained one).", completion: .file())
     var generator: String?
     @Option(help: "torchvision VGG16 weights (default checkpoints/vgg16-397923af.pth), or a whole lpips state dict.", completion: .file())
     var vgg: String?
@@ -26,13 +26,16 @@ struct InversionModelOptions: ParsableArguments {
     var idModel: String?
 
     func paths(cmpc: String? = nil) -> ModelPaths { ModelPaths(generator: generator, cmpc: cmpc, identity: idModel, vgg: vgg, lpips: lpips) }
+    /// The files given (for `Demo.loader`: "demo:…" names select the demo's models).
+    var names: [String?] { [generator, vgg, lpips, idModel] }
 }
 
 struct IndexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index",
         abstract: "Build and maintain prototype indexes (CMPC face embeddings in FAISS + metadata in SQLite).",
-        subcommands: [IndexBuildCommand.self, IndexInvertCommand.self, IndexImportCommand.self, IndexMergeCommand.self])
+        subcommands: [IndexBuildCommand.self, IndexInvertCommand.self, IndexImportCommand.self, IndexMergeCommand.self,
+                      IndexMergeLatentsCommand.self])
 }
 
 struct IndexBuildCommand: ParsableCommand {
@@ -69,7 +72,7 @@ struct IndexBuildCommand: ParsableCommand {
     var clusters: Int?
     @Option(help: "Images per database transaction.")
     var batch: Int = 8
-    @Option(help: "Build slice I of N (e.g. 0/4), for batch schedulers.")
+    @Option(help: "Build slice I of N (e.g. 0/4); auto: the Slurm array task (or Kubernetes JOB_COMPLETION_INDEX with auto/N).")
     var shard: String?
     @OptionGroup var alignment: AlignFlag
     @OptionGroup var location: IndexLocation
@@ -87,12 +90,8 @@ struct IndexBuildCommand: ParsableCommand {
         request.clusters = clusters
         request.batch = batch
         request.align = alignment.options
-        if let shard {
-            let p = shard.split(separator: "/").map { Int($0) }
-            guard p.count == 2, let i = p[0], let n = p[1] else { throw ValidationError("--shard takes I/N with 0 ≤ I < N, e.g. 0/4") }
-            (request.shardIndex, request.shardCount) = (i, n)
-        }
-        let report = try Jobs.buildIndex(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        request.shard = try shard.map { try Shard.parse($0) }
+        let report = try Jobs.buildIndex(request, models: Demo.loader(for: [cmpc]), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         if json { return try printReport(report) }
         let s = report.summary
         print("index \(report.index): \(s.embedded) embedded, \(s.skipped) skipped, \(s.duplicates) duplicates, "
@@ -150,7 +149,12 @@ struct IndexInvertCommand: ParsableCommand {
             Each cached latent is stored with how it was made (generator sha256, W or W+, steps, seed, loss weights). \
             A prototype whose cached latent was made another way is inverted again; `infer` reuses exactly the \
             latents made with its own settings (the defaults of both agree). Prototype P is inverted with seed \
-            SEED + fnv1a64(P's path), whichever command inverts it.
+            SEED + fnv1a64(P's path), whichever command inverts it. --per-cluster M inverts only the M members \
+            nearest each k-means centroid (the prototypes cluster-mode retrieval starts from). --shard I/N inverts \
+            slice I of N into INDEX/latents/shard-I-of-N.sqlite (resumable; never the index's own database, so N \
+            tasks can run at once on a shared filesystem); `voicestyle index merge-latents` then copies the slices \
+            into the index, the same bit for bit as one unsharded run. --shard auto takes the slice from a Slurm \
+            job array (SLURM_ARRAY_TASK_ID/COUNT) or, as auto/N, a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
             """)
 
     @Argument(help: "Index name or path.")
@@ -164,6 +168,10 @@ struct IndexInvertCommand: ParsableCommand {
     var wPlus = false
     @Option(help: "Seed.")
     var seed: UInt64 = 0
+    @Option(help: "Invert only the M members nearest each k-means centroid (the index needs --clusters).")
+    var perCluster: Int?
+    @Option(help: "Invert slice I of N (e.g. 0/4) into INDEX/latents; auto: the Slurm array task (Kubernetes: auto/N).")
+    var shard: String?
     @OptionGroup var location: IndexLocation
     @Flag(help: "No progress display.")
     var quiet = false
@@ -172,15 +180,45 @@ struct IndexInvertCommand: ParsableCommand {
 
     func run() throws {
         var request = InvertPrototypesRequest(index: location.directory(name).path)
+        request.perCluster = perCluster
+        request.shard = try shard.map { try Shard.parse($0) }
         request.settings.projector.steps = steps
         request.settings.projector.identityWeight = idWeight
         request.settings.projector.wPlus = wPlus
         request.settings.seed = seed
         request.models = modelFiles.paths()
-        let report = try Jobs.invertPrototypes(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        let report = try Jobs.invertPrototypes(request, models: Demo.loader(for: modelFiles.names), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         if json { return try printReport(report) }
         for s in report.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
-        print("\(report.index): \(report.inverted) prototype(s) inverted now, \(report.cached) already cached, \(report.skipped.count) skipped")
+        print("\(report.index)\(report.shard.map { " shard \($0)" } ?? ""): \(report.inverted) prototype(s) inverted now, \(report.cached) already cached, "
+              + "\(report.skipped.count) skipped" + (report.latentFile.map { " (latents in \($0))" } ?? ""))
+    }
+}
+
+struct IndexMergeLatentsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge-latents",
+        abstract: "Copy the latent slices of `index invert --shard I/N` (INDEX/latents/shard-I-of-N.sqlite) into the index.",
+        discussion: """
+            Refuses, before writing anything, a missing or unfinished slice and slices inverted with other settings or \
+            over another selection. The slice files are kept; merging again writes the same.
+            """)
+
+    @Argument(help: "Index name or path.")
+    var name: String
+    @Option(help: "N of the slices to merge (default: the one split present).")
+    var shards: Int?
+    @OptionGroup var location: IndexLocation
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        var request = MergeLatentsRequest(index: location.directory(name).path)
+        request.shards = shards
+        let report = try Jobs.mergeLatents(request)
+        if json { return try printReport(report) }
+        for (path, reason) in report.summary.skipped.sorted(by: { $0.key < $1.key }) { FileHandle.standardError.write(Data("skipped \(path): \(reason)\n".utf8)) }
+        print("\(report.index): merged \(report.summary.latents) latent(s) from \(report.summary.shards) shard(s), \(report.summary.skipped.count) skipped")
     }
 }
 
@@ -211,7 +249,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         var request = SearchRequest(index: location.directory(index).path)
         (request.voice, request.face, request.embedding, request.cmpc, request.k, request.mode) = (voice, face, embedding, cmpc, k, mode)
-        let hits = try Jobs.search(request, models: ModelLoader())
+        let hits = try Jobs.search(request, models: Demo.loader(for: [cmpc]))
         if json { return print(String(decoding: try JSONEncoder().encode(hits), as: UTF8.self)) }
         print(tableRow(["rank", "cosine", "identity", "path"], widths: [4, 7, -24, -40]))
         for h in hits { print(tableRow([String(h.rank), String(format: "%.4f", h.cosine), h.identity, h.path], widths: [4, 7, -24, -40])) }

@@ -13,11 +13,20 @@ struct InferCommand: ParsableCommand {
             (`voicestyle index invert`) when made with the same generator and settings, else they are inverted now and \
             cached; report.json says which ("latent_source": "cache" or "inverted"). Model files default to checkpoints/; \
             CMPC defaults to the checkpoint the index was built with. --upstream-compat uses upstream's refinement loss \
-            exactly (no identity term, no latent anchor).
+            exactly (no identity term, no latent anchor). \
+            --voices LIST infers every clip of a folder (walked) or of a CSV with a path column into --out/NAME/, NAME \
+            being the clip's folder-relative path without extension (-2, -3, … when two clash). Models are loaded once \
+            and prototypes inverted at most once; a voice whose folder already holds the complete result of the same \
+            settings is skipped, so an interrupted run resumes; a failing voice is reported and the others go on \
+            (exit status 1 at the end). --shard I/N (or auto, as index build) infers slice I of N of the list.
             """)
 
     @Option(help: "Voice clip (any format libsndfile reads).", completion: .file())
-    var voice: String
+    var voice: String?
+    @Option(help: "Many voices: a folder of clips or a CSV with a path column; one result folder per voice under --out.")
+    var voices: String?
+    @Option(help: "With --voices: infer slice I of N of the list (e.g. 0/4); auto: the Slurm array task (Kubernetes: auto/N).")
+    var shard: String?
     @Option(help: "Prototype index name or path.")
     var index: String
     @Option(help: "Output folder.", completion: .directory)
@@ -54,7 +63,8 @@ struct InferCommand: ParsableCommand {
     @Flag(help: "Print report.json to standard output.") var json = false
 
     func run() throws {
-        var request = InferRequest(voice: voice, index: location.directory(index).path)
+        guard (voice == nil) != (voices == nil) else { throw ValidationError("give exactly one of --voice and --voices") }
+        guard shard == nil || voices != nil else { throw ValidationError("--shard goes with --voices") }
         var c = InferenceConfig()
         (c.k, c.searchMode, c.aggregate, c.temperature, c.seed, c.meanLatentSamples) = (k, mode, aggregate, temperature, seed, meanSamples)
         c.refinement.steps = steps
@@ -63,15 +73,40 @@ struct InferCommand: ParsableCommand {
         c.refinement.upstreamCompat = upstreamCompat
         c.inversion.projector.steps = invertSteps
         c.inversion.seed = invertSeed
+        let loader = try Demo.loader(for: modelFiles.names + [cmpc])
+        if let voices { return try runMany(voices, config: c, loader: loader) }
+        var request = InferRequest(voice: voice ?? "", index: location.directory(index).path)
         request.config = c
         request.models = modelFiles.paths(cmpc: cmpc)
         try c.validate()
         let outURL = try prepareOutputFolder(out, option: "--out")
-        let result = try Jobs.infer(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        let result = try Jobs.infer(request, models: loader, progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
         for s in result.report.skipped { FileHandle.standardError.write(Data("warning: skipped prototype \(s.path): \(s.reason)\n".utf8)) }
         try result.write(to: outURL)
         if json { return try printReport(result.report) }
         if !quiet { print(summaryLine(result, folder: out)) }
+    }
+
+    /// `--voices`: Jobs.inferMany; one line per voice, then the totals; exit status 1 when a voice failed.
+    func runMany(_ voices: String, config: InferenceConfig, loader: ModelLoader) throws {
+        var request = InferManyRequest(voices: voices, index: location.directory(index).path, out: out)
+        request.config = config
+        request.models = modelFiles.paths(cmpc: cmpc)
+        request.shard = try shard.map { try Shard.parse($0) }
+        let report = try Jobs.inferMany(request, models: loader, progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        if json { try printReport(report) } else {
+            for v in report.voices {
+                switch v.status {
+                case .done: if !quiet { print("\(v.folder): done in \(String(format: "%.1f", v.seconds)) s") }
+                case .complete: if !quiet { print("\(v.folder): already complete") }
+                case .failed: FileHandle.standardError.write(Data("error: \(v.voice): \(v.error ?? "failed")\n".utf8))
+                }
+            }
+            let rate = report.voicesPerHour.map { String(format: " (%.0f voices/hour)", $0) } ?? ""
+            print("\(report.voices.count) of \(report.listed) voices\(report.shard.map { " (shard \($0))" } ?? ""): \(report.done) inferred now\(rate), "
+                  + "\(report.voices.count - report.done - report.failed) already complete, \(report.failed) failed; results in \(report.out)")
+        }
+        if report.failed > 0 { throw ExitCode(1) }
     }
 }
 
