@@ -17,7 +17,8 @@ private struct WebDriver {
     @discardableResult
     func call(_ method: String, _ path: String, _ body: [String: Any]? = nil) async throws -> Any? {
         let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
-        let r = try RawConnection.request(port: port, method, "/" + path, json: data)
+        let port = port
+        let r = try await offPool { try RawConnection.request(port: port, method, "/" + path, json: data) }
         let value = (try? JSONSerialization.jsonObject(with: r.body) as? [String: Any])?["value"]
         guard r.status == 200 else { throw HTTPTestError("WebDriver \(method) \(path): \(r.status) \(r.text.prefix(300))") }
         return value
@@ -93,7 +94,7 @@ extension ServerTests {
 
     private func drive(_ driver: WebDriver, base: URL) async throws {
         try await driver.call("POST", "session/\(driver.session)/url", ["url": base.absoluteString])
-        try await waitUntil(driver, "return document.body.dataset.ready === 'true'", seconds: 20)
+        try await waitUntil(driver, "return document.body.dataset.ready === 'true'", seconds: 120)
         // Upload the clip through the file input, choose few steps, start.
         let input = try await driver.element("#voice-file")
         try await driver.call("POST", "session/\(driver.session)/element/\(input)/value", ["text": try demoClip().path])
@@ -107,7 +108,7 @@ extension ServerTests {
             return face.src.endsWith('/face.png') && face.complete && face.naturalWidth > 0 && pictures.length === 4
                 && pictures.every((i) => i.complete && i.naturalWidth > 0) && document.querySelectorAll('#infer-downloads a').length === 4
                 || document.getElementById('error').textContent !== '';
-            """, seconds: 90)
+            """, seconds: 300)
         let page = try #require(try await driver.run("""
             return { error: document.getElementById('error').textContent, errors: window.__errors,
                      captions: [...document.querySelectorAll('#gallery figcaption')].map((c) => c.textContent),

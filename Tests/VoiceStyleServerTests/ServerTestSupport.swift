@@ -65,9 +65,21 @@ struct HTTPResult {
     var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:] }
 }
 
-/// One request through URLSession (60 s timeout).
+/// Runs blocking work (sockets, pipes) on a thread of its own. Swift's cooperative threads (as many as cores: 2
+/// here) also run the in-process server's handlers and, during `swift test`, other suites' long synchronous tests;
+/// a test blocking one of them while the other is busy would starve the server it waits for.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
+
+/// How long a test waits for one answer of the server: generous, since the whole suite shares 2 cores.
+let answerTimeout = 300
+
+/// One request through URLSession (`answerTimeout`).
 func http(_ method: String, _ url: URL, body: Data? = nil, contentType: String? = nil, headers: [String: String] = [:]) async throws -> HTTPResult {
-    var request = URLRequest(url: url, timeoutInterval: 60)
+    var request = URLRequest(url: url, timeoutInterval: TimeInterval(answerTimeout))
     request.httpMethod = method
     request.httpBody = body
     if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
@@ -102,7 +114,7 @@ func submit(_ base: URL, _ kind: String, fields: [(String, String)] = [], files:
 }
 
 /// Polls `GET /api/jobs/ID` until `done(state)` or `seconds` pass; returns the last status.
-func waitFor(_ base: URL, job id: String, seconds: Double = 60, until done: (String) -> Bool) async throws -> [String: Any] {
+func waitFor(_ base: URL, job id: String, seconds: Double = 300, until done: (String) -> Bool) async throws -> [String: Any] {
     let deadline = Date().addingTimeInterval(seconds)
     while true {
         let status = try await http("GET", base.appendingPathComponent("api/jobs/\(id)")).json
@@ -128,7 +140,7 @@ func parseEvents(_ text: String) -> [(type: String, data: String)] {
 final class RawConnection {
     let fd: Int32
 
-    init(port: Int, timeout seconds: Int = 20) throws {
+    init(port: Int, timeout seconds: Int = answerTimeout) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -172,7 +184,7 @@ final class RawConnection {
 
     /// One HTTP/1.1 request with `Connection: close` to 127.0.0.1:`port`, for peers whose responses URLSession
     /// cannot parse (chromedriver writes "Name:value" headers without the space).
-    static func request(port: Int, _ method: String, _ path: String, json body: Data? = nil, timeout: Int = 60) throws -> HTTPResult {
+    static func request(port: Int, _ method: String, _ path: String, json body: Data? = nil, timeout: Int = answerTimeout) throws -> HTTPResult {
         let c = try RawConnection(port: port, timeout: timeout)
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }

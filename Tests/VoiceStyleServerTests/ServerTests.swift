@@ -135,9 +135,11 @@ struct ServerTests {
         let port = base.port!
         for path in ["/api/jobs/\(id)/..%2Finput%2Fvoice.wav", "/api/jobs/\(id)/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
                      "/api/jobs/\(id)/../../../../etc/passwd", "/api/examples/..%2F..%2FPackage.swift", "/../../etc/passwd"] {
-            let c = try RawConnection(port: port)
-            c.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            let answer = c.read()
+            let answer = try await offPool {
+                let c = try RawConnection(port: port)
+                c.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                return c.read()
+            }
             #expect(answer.hasPrefix("HTTP/1.1 404") && !answer.contains("root:") && !answer.contains("PackageDescription"), "\(path): \(answer.prefix(200))")
         }
         // Refused submissions leave no job folder behind: only the search job's.
@@ -150,7 +152,7 @@ struct ServerTests {
         let (_, base) = try await TestServer.shared.get()
         let port = base.port!
         // An upload announced as 1 MiB, cut after 64 KiB.
-        do {
+        try await offPool {
             let c = try RawConnection(port: port)
             c.send("POST /api/infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1048576\r\n\r\n")
             c.send("--b\r\nContent-Disposition: form-data; name=\"voice\"; filename=\"v.wav\"\r\n\r\nRIFF")
@@ -159,11 +161,12 @@ struct ServerTests {
         // An event stream of a running job, closed after its first event.
         let r = try await submit(base, "infer", fields: [("example", try demoClip().lastPathComponent), ("steps", "60")])
         let id = try #require(r.json["job"] as? String)
-        do {
+        let head = try await offPool {
             let c = try RawConnection(port: port)
             c.send("GET /api/jobs/\(id)/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(c.read(until: "event: ").contains("text/event-stream"))
+            return c.read(until: "event: ")
         }
+        #expect(head.contains("text/event-stream"))
         let done = try await waitFor(base, job: id) { $0 == "done" || $0 == "failed" }
         #expect(done["state"] as? String == "done")
         #expect(try await http("GET", base.appendingPathComponent("api/health")).status == 200)
@@ -195,9 +198,12 @@ struct ServerTests {
         #expect(try await http("GET", base.appendingPathComponent("api/health"), headers: ["Authorization": "Bearer wrong"]).status == 401)
         #expect(try await http("GET", base.appendingPathComponent("api/health"), headers: ["Authorization": "Bearer \(token)"]).status == 200)
         // ?token= sets an HttpOnly cookie and redirects to the bare address; the cookie then opens the page.
-        let c = try RawConnection(port: base.port!)
-        c.send("GET /?token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        let answer = c.read()
+        let port = base.port!
+        let answer = try await offPool {
+            let c = try RawConnection(port: port)
+            c.send("GET /?token=\(token) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            return c.read()
+        }
         #expect(answer.hasPrefix("HTTP/1.1 303") && answer.lowercased().contains("set-cookie: voicestyle_token=\(token); path=/; httponly; samesite=strict"))
         #expect(try await http("GET", base, headers: ["Cookie": "voicestyle_token=\(token)"]).status == 200)
         #expect(try await http("GET", base.appendingPathComponent("?token=wrong")).status == 401)
@@ -233,8 +239,11 @@ struct ServerTests {
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let output = try await offPool {
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return data
+        }
         let after = residentKiB()
         let summary = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any], "\(String(decoding: output, as: UTF8.self))")
         #expect(process.terminationStatus == 0)
@@ -245,18 +254,18 @@ struct ServerTests {
 }
 
 /// The load generator (another process): submits JOBS infer jobs and makes REQUESTS health/status requests,
-/// CONCURRENCY at a time, then waits for every job; prints a JSON summary; exits 1 after 120 s.
+/// CONCURRENCY at a time, then waits for every job; prints a JSON summary; exits 1 after 600 s.
 let loadScript = #"""
 import json, sys, time, threading, urllib.request, uuid
 from concurrent.futures import ThreadPoolExecutor
 base, example, jobs, requests, concurrency = sys.argv[1].rstrip("/"), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-threading.Timer(120, lambda: (print(json.dumps({"errors": ["timeout"]})), sys.stdout.flush(), __import__("os")._exit(1))).start()
+threading.Timer(600, lambda: (print(json.dumps({"errors": ["timeout"]})), sys.stdout.flush(), __import__("os")._exit(1))).start()
 errors, ids, latencies = [], [], []
 def call(method, path, body=None, ctype=None):
     req = urllib.request.Request(base + path, data=body, method=method)
     if ctype: req.add_header("Content-Type", ctype)
     t = time.time()
-    with urllib.request.urlopen(req, timeout=60) as r:
+    with urllib.request.urlopen(req, timeout=300) as r:
         data = r.read()
     latencies.append(time.time() - t)
     return json.loads(data)
@@ -271,7 +280,7 @@ def poll(i):
 with ThreadPoolExecutor(concurrency) as pool:
     list(pool.map(submit, range(jobs)))
     list(pool.map(poll, range(requests)))
-done, deadline = 0, time.time() + 100
+done, deadline = 0, time.time() + 400
 for j in ids:
     while time.time() < deadline:
         s = call("GET", "/api/jobs/" + j)
