@@ -22,4 +22,9 @@ public struct CSVTable: Sendable {
         return CSVTable(header: csv.header.map { $0.trimmingCharacters(in: .whitespaces) },
                         rows: csv.rows.filter { !$0.allSatisfy { $0.trimmingCharacters(in: .whitespaces).isEmpty } })
     }
+
+    /// A path as a list file writes it: absolute as is, else relative to `root` (usually the list's own folder).
+    public static func resolve(_ path: String, root: URL) -> String {
+        path.hasPrefix("/") ? path : root.appendingPathComponent(path).path
+    }
 }

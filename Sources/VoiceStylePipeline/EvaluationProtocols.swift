@@ -28,7 +28,7 @@ struct LabelledFiles {
         }
         let root = URL(fileURLWithPath: path).deletingLastPathComponent()
         return LabelledFiles(files: table.rows.filter { $0.count > max(p, i) && !$0[p].isEmpty }.map {
-            ($0[p].hasPrefix("/") ? $0[p] : root.appendingPathComponent($0[p]).path, $0[i])
+            (CSVTable.resolve($0[p], root: root), $0[i])
         })
     }
 }
@@ -112,7 +112,7 @@ extension Jobs {
         }
         let cg = h.firstIndex(of: "generated"), cs = h.firstIndex(of: "gender")
         let root = URL(fileURLWithPath: request.manifest).deletingLastPathComponent()
-        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : root.appendingPathComponent(p).path }
+        func resolve(_ p: String) -> String { CSVTable.resolve(p, root: root) }
         let truth = try LabelledFiles.read(request.trueFaces, option: "--true-faces")
         var skipped: [SkippedItem] = []
         // 1. The generated faces: given, already made, or inferred now.
@@ -229,7 +229,7 @@ struct VerificationList {
         let listRoot = URL(fileURLWithPath: path).deletingLastPathComponent()
         func yes(_ s: String) -> Bool { s.trimmingCharacters(in: .whitespaces) == "1" || s.lowercased() == "true" }
         if let cv = table.header.firstIndex(of: "voice"), let cf = table.header.firstIndex(of: "face"), let cl = table.header.firstIndex(of: "label") {
-            func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : listRoot.appendingPathComponent(p).path }
+            func resolve(_ p: String) -> String { CSVTable.resolve(p, root: listRoot) }
             return VerificationList(pairs: table.rows.filter { $0.count > max(cv, cf, cl) }.map { (resolve($0[cv]), resolve($0[cf]), yes($0[cl])) })
         }
         let rows = ([table.header] + table.rows).filter { $0.count >= 6 && !$0[4].isEmpty }
@@ -238,8 +238,7 @@ struct VerificationList {
         }
         let root = dataRoot.map { URL(fileURLWithPath: $0) } ?? listRoot
         func resolve(_ p: String) -> String {
-            let t = p.trimmingCharacters(in: .whitespaces)
-            return t.hasPrefix("/") ? t : root.appendingPathComponent(t).path
+            CSVTable.resolve(p.trimmingCharacters(in: .whitespaces), root: root)
         }
         var voices: [String: String] = [:], faces: [String: String] = [:]
         let pairs = rows.map { r -> (voice: String, face: String, same: Bool) in

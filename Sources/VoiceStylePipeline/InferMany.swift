@@ -90,7 +90,7 @@ extension Jobs {
         let root = url.deletingLastPathComponent()
         let files = try table.rows.enumerated().map { n, row -> String in
             guard row.count > column, !row[column].isEmpty else { throw JobError("--voices \(voices) row \(n + 1) has no path") }
-            return row[column].hasPrefix("/") ? row[column] : root.appendingPathComponent(row[column]).path
+            return CSVTable.resolve(row[column], root: root)
         }
         guard !files.isEmpty else { throw JobError("--voices \(voices) lists no clips") }
         return namedFiles(files) { _ in true }
