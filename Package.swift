@@ -8,13 +8,18 @@ import PackageDescription
 /// exclusivity checks. All use cross-module optimisation (generic kernels called from other modules are
 /// otherwise unspecialised, 28× slower) and `haswell` (AVX2 + FMA = x86-64-v3; never AVX-512, so the binary
 /// runs on any x86-64-v3 machine).
+/// The CPU flags apply to x86-64 builds only (elsewhere, e.g. Apple silicon or aarch64 Linux, the compiler's
+/// default CPU is used); the manifest is evaluated on the building machine, so this is the host's architecture.
+#if arch(x86_64)
+let cpuFlags = ["-target-cpu", "haswell"]
+#else
+let cpuFlags: [String] = []
+#endif
 let kernelFlags: [SwiftSetting] = [
-    .unsafeFlags([
-        "-Ounchecked", "-enforce-exclusivity=unchecked", "-cross-module-optimization", "-target-cpu", "haswell",
-    ], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-cross-module-optimization"] + cpuFlags, .when(configuration: .release)),
 ]
 let releaseFlags: [SwiftSetting] = [
-    .unsafeFlags(["-cross-module-optimization", "-target-cpu", "haswell"], .when(configuration: .release)),
+    .unsafeFlags(["-cross-module-optimization"] + cpuFlags, .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -52,6 +57,11 @@ let package = Package(
         .target(
             name: "VoiceStyleCheckpoints",
             dependencies: ["VoiceStyleEngine", "CZlib"],
+            swiftSettings: releaseFlags),
+        // The model hub: the model-file table, where files and indexes are found from any folder, downloads.
+        .target(
+            name: "VoiceStyleHub",
+            dependencies: ["VoiceStyleCheckpoints"],
             swiftSettings: releaseFlags),
         // Images: PNG codec, tensor ↔ image conversions, grids, text (FreeType), plots.
         .target(
@@ -99,27 +109,27 @@ let package = Package(
         // Prototype indexes: FAISS vectors + SQLite metadata (GRDB).
         .target(
             name: "VoiceStyleIndex",
-            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleModels", "VoiceStyleInversion",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleFaces",
                            "CFaissShim", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "SwiftCSV", package: "SwiftCSV")],
             swiftSettings: releaseFlags),
         // The jobs as library calls (typed Codable requests and reports), model loading, the demo material.
         .target(
             name: "VoiceStylePipeline",
-            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleHub", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
                            "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleEvaluation"],
             resources: [.copy("DemoData")],
             swiftSettings: releaseFlags),
         // The local web page and its JSON API (`voicestyle serve`): a job queue over the pipeline, on Hummingbird 2.
         .target(
             name: "VoiceStyleServer",
-            dependencies: ["VoiceStylePipeline", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleInversion",
+            dependencies: ["VoiceStylePipeline", "VoiceStyleHub", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleInversion",
                            .product(name: "Hummingbird", package: "hummingbird")],
             resources: [.copy("Web")],
             swiftSettings: releaseFlags),
         // Umbrella module re-exporting everything.
         .target(
             name: "VoiceStyle",
-            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
+            dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleHub", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
                            "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleEvaluation", "VoiceStylePipeline"],
             swiftSettings: releaseFlags),
         // Thin front-ends: the command-line tool and the benchmarks.
@@ -152,7 +162,7 @@ let package = Package(
             dependencies: ["VoiceStyleAudio", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleIndexTests",
-            dependencies: ["VoiceStyleIndex", "VoiceStyleModels", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
+            dependencies: ["VoiceStyleIndex", "VoiceStyleModels", "VoiceStylePipeline", "VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleTestSupport"]),
         .testTarget(
             name: "VoiceStyleFacesTests",
             dependencies: ["VoiceStyleFaces", "VoiceStyleImaging", "VoiceStyleTestSupport"],

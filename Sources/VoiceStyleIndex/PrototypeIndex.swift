@@ -10,7 +10,6 @@ import Darwin
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
 import VoiceStyleImaging
-import VoiceStyleModels
 
 /// Where the images come from.
 public enum IndexSource: Sendable {
@@ -214,22 +213,22 @@ public final class PrototypeIndex {
     /// database as a new committed generation, as `repair(directory:)` does: re-running a build repairs the index.
     /// Holds the index's write lock throughout.
     @discardableResult
-    public static func build(directory: URL, source: IndexSource, cmpc: CMPCModel, cmpcSHA256: String, options: IndexBuildOptions = IndexBuildOptions(),
+    public static func build(directory: URL, source: IndexSource, encoder: any PrototypeFaceEncoder, options: IndexBuildOptions = IndexBuildOptions(),
                              progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> IndexBuildSummary {
         let start = Date()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let lock = try IndexLock(directory: directory)
         defer { lock.release() }
         let store = try PrototypeStore(url: storeURL(directory))
-        if let existing = try store.setting("cmpc_sha256"), existing != cmpcSHA256 {
-            throw IndexError.mixedCheckpoints(index: directory.path, existing: existing, given: cmpcSHA256)
+        if let existing = try store.setting("cmpc_sha256"), existing != encoder.checkpointSHA256 {
+            throw IndexError.mixedCheckpoints(index: directory.path, existing: existing, given: encoder.checkpointSHA256)
         }
         let existingPreparation = try store.setting("preparation") ?? (try store.knownPaths().isEmpty ? options.preparation : "none")
         guard existingPreparation == options.preparation else {
             throw IndexError.mixedPreparation(index: directory.path, existing: existingPreparation, given: options.preparation)
         }
-        var settings = ["cmpc_sha256": cmpcSHA256, "embedding_dim": String(cmpc.face.embeddingSize), "factory": options.factory,
-                        "preprocessing": "cmpc2 visual_preprocess(256): bicubic resize, (x - 127.5) / 127.5",
+        var settings = ["cmpc_sha256": encoder.checkpointSHA256, "embedding_dim": String(encoder.dimension), "factory": options.factory,
+                        "preprocessing": encoder.preprocessing,
                         "voicestyle": "0.1.0", "preparation": options.preparation]
         if let k = options.clusters { settings["clusters"] = String(k) }
         if case let .folder(root, level) = source { settings["faces_root"] = root.path; settings["identity_level"] = String(level) }
@@ -249,7 +248,7 @@ public final class PrototypeIndex {
         while batchStart < todo.count {
             let batch = Array(todo[batchStart..<min(todo.count, batchStart + max(1, options.batch))])
             var records: [PrototypeRecord] = []
-            var faces: [(Int, Tensor<Float>)] = []
+            var faces: [(Int, RGBImage)] = []
             var seenHashes: [String: String] = [:]
             for item in batch {
                 guard let bytes = FileManager.default.contents(atPath: item.url.path) else {
@@ -281,17 +280,14 @@ public final class PrototypeIndex {
                     }
                 }
                 seenHashes[hash] = item.path
-                faces.append((records.count, FacePreprocessing.cmpc(face)))
+                faces.append((records.count, face))
                 var record = PrototypeRecord(path: item.path, identity: item.identity, hash: hash, status: "embedded", metadata: item.metadata)
                 record.alignment = note
                 records.append(record)
             }
-            // One image per forward pass: an embedding then never depends on which images share its batch
-            // (BLAS rounding varies with the batch shape), so shards, resumed and single builds agree bit for bit.
-            for (r, face) in faces {
-                let e = withoutGradients { cmpc.face(face.reshaped([1, 3, 256, 256])).l2Normalized(axis: 1, eps: 1e-12) }
-                records[r].embedding = data(e.scalars)
-            }
+            // One image per call: an embedding then never depends on which images share its batch (BLAS rounding
+            // varies with the batch shape), so shards, resumed and single builds agree bit for bit.
+            for (r, face) in faces { records[r].embedding = data(encoder.embed(face)) }
             try store.insert(records)
             for r in records {
                 switch r.status {

@@ -26,30 +26,6 @@ public struct AlignRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// How one face was aligned: stored in alignment.json, invert's report and index records.
-public struct FaceAlignmentNote: Codable, Sendable, Equatable {
-    /// Index of the face among the photo's detections (best first).
-    public var detection: Int
-    public var face: FaceDetection
-    /// The quad on the photo (NW, SW, SE, NE) that became the aligned image.
-    public var quad: [[Double]]
-    public var steps: AlignmentSteps
-    public var options: AlignOptions
-
-    public init(_ face: AlignedFace, of alignment: PhotoAlignment, options: AlignOptions) {
-        detection = face.detection
-        self.face = alignment.detections[face.detection]
-        quad = face.steps.quad0
-        steps = face.steps
-        self.options = options
-    }
-
-    /// The aligned image again from the stored landmarks (no detection): what indexes invert.
-    public func realign(_ photo: RGBImage) throws -> RGBImage {
-        try FFHQAlignment.align(photo, landmarks: face.landmarks, settings: options.settings).image
-    }
-}
-
 /// One photo in alignment.json.
 public struct AlignedPhotoReport: Codable, Sendable, Equatable {
     public var file: String
@@ -71,8 +47,6 @@ public struct AlignedFaceReport: Codable, Sendable, Equatable {
 
 /// alignment.json.
 public struct AlignReport: Codable, Sendable, Equatable {
-    public var voicestyle = voiceStyleVersion
-    public var command = "align"
     public var request: AlignRequest
     public var photos: [AlignedPhotoReport]
     public var seconds: Double
@@ -115,7 +89,7 @@ extension Jobs {
     public static func align(_ request: AlignRequest, progress: JobProgress = { _ in }) throws -> AlignReport {
         try request.validate()
         let start = Date()
-        let out = try Check.outputFolder("--out", request.out)
+        let out = try Check.outputFolder("out", request.out)
         _ = try FaceDetector.shared(landmarkModel: request.options.landmarkModel)
         let photos = photos(request.inputs)
         guard !photos.isEmpty else { throw JobError("\(request.inputs.joined(separator: ", ")) hold(s) no .jpg, .jpeg or .png photo") }
@@ -153,7 +127,7 @@ extension Jobs {
         }
         progress(JobEvent(stage: "align", done: photos.count, total: photos.count))
         let result = AlignReport(request: request, photos: reports, seconds: Date().timeIntervalSince(start))
-        try reportJSON(result).write(to: out.appendingPathComponent("alignment.json"), options: .atomic)
+        try reportJSON(AlignRequest.envelope(result)).write(to: out.appendingPathComponent("alignment.json"), options: .atomic)
         return result
     }
 }

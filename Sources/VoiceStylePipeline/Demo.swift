@@ -1,6 +1,7 @@
 // The main job out of the box (no upstream counterpart): index build → infer on material shipped with the
 // package (DemoData/NOTICE.md) and tiny untrained models made by code, so every stage runs on a fresh clone.
 import Foundation
+import VoiceStyleHub
 import VoiceStyleEngine
 import VoiceStyleFaces
 import VoiceStyleIndex
@@ -58,8 +59,8 @@ public enum Demo {
 
     /// A loader in which the demo models are registered when any of `names` is one of theirs ("demo:…"), so that
     /// command lines and cluster scripts can run every job on them (e.g. `--cmpc demo:cmpc`).
-    public static func loader(for names: [String?]) throws -> ModelLoader {
-        let loader = ModelLoader()
+    public static func loader(for names: [String?], locator: ModelLocator = ModelLocator()) throws -> ModelLoader {
+        let loader = ModelLoader(locator: locator)
         if names.contains(where: { $0?.hasPrefix("demo:") == true }) { try register(in: loader) }
         return loader
     }
@@ -86,7 +87,7 @@ public enum Demo {
 extension Jobs {
     /// Builds an index of the bundled faces in `out/index`, then infers a face for the voice into `out`.
     public static func demo(_ request: DemoRequest, progress: JobProgress = { _ in }) throws -> (result: InferenceResult, report: DemoReport) {
-        let out = try Check.outputFolder("--out", request.out)
+        let out = try Check.outputFolder("out", request.out)
         let voice = try request.voice ?? Demo.voices.first { $0.lastPathComponent.hasPrefix("id10845") }?.path ?? Demo.voices[0].path
         let loader = ModelLoader()
         try Demo.register(in: loader)
@@ -107,7 +108,7 @@ extension Jobs {
         try result.write(to: out)
         let report = DemoReport(notice: Demo.notice, index: index, infer: result.report,
                                 outputs: ["face.png", "sheet.png", "latent.npy", "report.json", "demo.json", "index/"])
-        try reportJSON(report).write(to: out.appendingPathComponent("demo.json"), options: .atomic)
+        try reportJSON(DemoRequest.envelope(report)).write(to: out.appendingPathComponent("demo.json"), options: .atomic)
         return (result, report)
     }
 }

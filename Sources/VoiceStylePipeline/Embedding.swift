@@ -31,10 +31,10 @@ public struct EmbedRequest: Codable, Sendable, Equatable {
     public init(model: Model, checkpoint: String) { self.model = model; self.checkpoint = checkpoint }
 
     public func validate() throws {
-        try Check.file("--\(model == .cmpc ? "cmpc" : "identity")", checkpoint)
-        let given = [("--voice", voice), ("--voice-features", voiceFeatures), ("--face", face)].compactMap { n, p in p.map { (n, $0) } }
-        guard given.count == 1 else { throw JobError("give exactly one of --voice, --voice-features and --face") }
-        if model == .identity && face == nil { throw JobError("--identity embeds faces: give --face") }
+        try Check.file(model == .cmpc ? "cmpc" : "identity", checkpoint)
+        let given = [("voice", voice), ("voiceFeatures", voiceFeatures), ("face", face)].compactMap { n, p in p.map { (n, $0) } }
+        guard given.count == 1 else { throw JobError("give exactly one of {voice}, {voiceFeatures} and {face}") }
+        if model == .identity && face == nil { throw JobError(field: "identity", "embeds faces: give {face}") }
         try Check.file(given[0].0, given[0].1)
     }
 }
@@ -42,7 +42,7 @@ public struct EmbedRequest: Codable, Sendable, Equatable {
 extension Jobs {
     /// The voice features of `request.voice`.
     public static func features(_ request: FeaturesRequest) throws -> Tensor<Float> {
-        try Check.file("the audio file", request.voice)
+        try Check.file("voice", request.voice)
         var frontEnd = VoiceFrontEnd()
         frontEnd.skipVAD = request.skipVAD
         frontEnd.cropFrames = request.crop
@@ -72,8 +72,7 @@ extension Jobs {
         }
         let model = try CMPCModel(stateDict: StateDict(checkpoint, path: "model"))
         if let face = request.face {
-            let x = try faceInput(face) { FacePreprocessing.cmpc($0) }
-            return withoutGradients { model.face(x) }
+            return FaceEncoder(model).embed(input: try faceInput(face) { FacePreprocessing.cmpc($0) })
         }
         var x = try request.voice.map { try features(FeaturesRequest(voice: $0)) }
             ?? NumPyFile.readNpy(URL(fileURLWithPath: request.voiceFeatures ?? "")).tensor(Float.self)
@@ -81,6 +80,6 @@ extension Jobs {
         guard x.rank == 4, x.shape[1] == 1, x.shape[2] == 64, x.shape[0] >= 1, x.shape[3] >= 1 else {
             throw JobError("voice features of shape \(x.shape): expected (1, 64, T) or (N, 1, 64, T)")
         }
-        return withoutGradients { model.voice(x) }
+        return VoiceEncoder(model).embed(features: x)
     }
 }

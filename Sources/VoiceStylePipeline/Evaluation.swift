@@ -1,6 +1,7 @@
 // The evaluation jobs (no upstream counterpart: voicestyle ships none): an identity model's own quality on a
 // face collection (`eval faces`) and the GAN-inversion table (`eval inversion`), on VoiceStyleEvaluation's metrics.
 import Foundation
+import VoiceStyleHub
 import VoiceStyleEngine
 import VoiceStyleEvaluation
 import VoiceStyleFaces
@@ -29,9 +30,7 @@ public final class IdentityEmbedder {
         self.kind = kind
         switch kind {
         case .dlib:
-            // The two files live in the loader's checkpoints folder (scripts/setup puts them in checkpoints/).
-            func file(_ path: String) -> String { models.checkpoints.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent).path }
-            let recognizer = try FaceRecognizer.shared(model: file(FaceRecognizer.defaultModel), shapePredictor: file(FaceRecognizer.defaultShapePredictor))
+            let recognizer = try Self.recognizer(models)
             let detector = try FaceDetector.shared()
             model = recognizer.model
             embedFace = { image in
@@ -52,6 +51,12 @@ public final class IdentityEmbedder {
     }
 
     public func embed(_ image: RGBImage) throws -> (vector: [Float], detected: Bool) { try embedFace(image) }
+
+    /// dlib's recogniser, its two files found like every model file (scripts/setup puts them in checkpoints/).
+    static func recognizer(_ models: ModelLoader) throws -> FaceRecognizer {
+        try FaceRecognizer.shared(model: ModelFile.dlibRecognizer.resolve(nil, locator: models.locator).path,
+                                  shapePredictor: ModelFile.dlibShapePredictor.resolve(nil, locator: models.locator).path)
+    }
 }
 
 /// `eval faces`: how well an identity model tells the people of a face collection apart.
@@ -76,8 +81,6 @@ public struct EvalFacesRequest: Codable, Sendable, Equatable {
 
 /// report.json of `eval faces`.
 public struct EvalFacesReport: Codable, Sendable, Equatable {
-    public var voicestyle = voiceStyleVersion
-    public var command = "eval faces"
     public var request: EvalFacesRequest
     public var model: String
     public var identities: Int
@@ -106,9 +109,9 @@ extension Jobs {
     /// Embeds every photo of the collection and reports rank-1 identification and verification AUC/EER.
     public static func evalFaces(_ request: EvalFacesRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> EvalFacesReport {
         try request.validate()
-        let out = try request.out.map { try Check.outputFolder("--out", $0) }
+        let out = try request.out.map { try Check.outputFolder("out", $0) }
         let embedder = try IdentityEmbedder(request.identityModel, irse50: request.irse50, models: models)
-        let files = try LabelledFiles.read(request.faces, option: "--faces").files
+        let files = try LabelledFiles.read(request.faces, field: "faces").files
         guard !files.isEmpty else { throw JobError("\(request.faces) holds no .jpg, .jpeg or .png photos one folder level down") }
         let start = Date()
         var vectors: [[Float]] = [], labels: [String] = [], skipped: [SkippedItem] = [], noFace = 0
@@ -149,7 +152,7 @@ extension Jobs {
             eer: roc?.eer ?? .nan, pairs: scores.count, seconds: Date().timeIntervalSince(start),
             facesPerSecond: Double(files.count) / max(embedSeconds, 1e-9))
         if let out {
-            try reportJSON(report).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+            try reportJSON(EvalFacesRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
             let md = """
                 | identity model | identities | faces | rank-1 | verification AUC | EER |
                 |---|---|---|---|---|---|
@@ -193,8 +196,6 @@ public struct InversionQuality: Codable, Sendable, Equatable {
 
 /// report.json of `eval inversion`.
 public struct EvalInversionReport: Codable, Sendable, Equatable {
-    public var voicestyle = voiceStyleVersion
-    public var command = "eval inversion"
     public var request: EvalInversionRequest
     public var model: String
     public var images: [InversionQuality]
@@ -224,10 +225,10 @@ extension Jobs {
         do { invert = try decodeReport(InvertFolder.self, from: data) } catch {
             throw JobError("\(reportURL.path) is not a report of voicestyle invert (\(plainMessage(error)))")
         }
-        let out = try request.out.map { try Check.outputFolder("--out", $0) }
+        let out = try request.out.map { try Check.outputFolder("out", $0) }
         let embedder = try IdentityEmbedder(request.identityModel, irse50: request.irse50, models: models)
         var lpips: LPIPS? = nil
-        if request.vgg != nil || FileManager.default.fileExists(atPath: models.checkpoints.appendingPathComponent(ModelFile.vgg16.name).path) {
+        if request.vgg != nil || models.locator.find(ModelFile.vgg16.name) != nil {
             lpips = try models.lpips(vgg: request.vgg, lin: request.lpips).0
         }
         var rows: [InversionQuality] = [], skipped: [SkippedItem] = []
@@ -260,10 +261,10 @@ extension Jobs {
         let mean = rows.isEmpty ? nil : InversionQuality(file: "mean", reconstruction: "\(rows.count) images", identityCosine: avg(\.identityCosine)!,
                                                          lpips: avg(\.lpips), psnr: avg(\.psnr)!, mse: avg(\.mse)!)
         var model = "\(embedder.kind.rawValue): \(embedder.model)"
-        if embedder.kind == .irse50 { model += " (WARNING: the identity-loss model of the inversion; prefer --identity-model dlib)" }
+        if embedder.kind == .irse50 { model += " (WARNING: the identity-loss model of the inversion; prefer {identityModel} dlib)" }
         let report = EvalInversionReport(request: request, model: model, images: rows, skipped: skipped, mean: mean)
         if let out {
-            try reportJSON(report).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+            try reportJSON(EvalInversionRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
             var md = "| image | identity cosine | LPIPS | PSNR (dB) | MSE |\n|---|---|---|---|---|\n"
             for r in rows + (mean.map { [$0] } ?? []) {
                 md += "| \(URL(fileURLWithPath: r.file).lastPathComponent) | \(String(format: "%.4f", r.identityCosine)) | \(r.lpips.map { String(format: "%.4f", $0) } ?? "–") | \(String(format: "%.2f", r.psnr)) | \(String(format: "%.5f", r.mse)) |\n"

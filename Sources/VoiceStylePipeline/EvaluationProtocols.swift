@@ -2,6 +2,7 @@
 // mean embeddings, cosine / L1 / L2, recall@k among the first N identities), Wen et al.'s 1:2 matching, and the
 // CMPC association metrics (verification ROC AUC / EER, 1:2 matching V→F and F→V, retrieval mAP).
 import Foundation
+import VoiceStyleHub
 import VoiceStyleAudio
 import VoiceStyleEngine
 import VoiceStyleEvaluation
@@ -14,9 +15,9 @@ import VoiceStyleModels
 struct LabelledFiles {
     var files: [(path: String, identity: String)]
 
-    static func read(_ path: String, option: String) throws -> LabelledFiles {
+    static func read(_ path: String, field: String) throws -> LabelledFiles {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError("\(option) \(path) does not exist") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError(field: field, "\(path) does not exist") }
         if isDir.boolValue {
             return LabelledFiles(files: FileTree.files(under: URL(fileURLWithPath: path))
                 .filter { $0.parts.count >= 2 && FileTree.isPhoto($0.url) }
@@ -24,7 +25,7 @@ struct LabelledFiles {
         }
         let table = try CSVTable.read(URL(fileURLWithPath: path))
         guard let p = table.header.firstIndex(of: "path"), let i = table.header.firstIndex(of: "identity") else {
-            throw JobError("\(option) \(path): the header must name the columns path and identity (got \(table.header.joined(separator: ",")))")
+            throw JobError(field: field, "\(path): the header must name the columns path and identity (got \(table.header.joined(separator: ",")))")
         }
         let root = URL(fileURLWithPath: path).deletingLastPathComponent()
         return LabelledFiles(files: table.rows.filter { $0.count > max(p, i) && !$0[p].isEmpty }.map {
@@ -56,8 +57,8 @@ public struct EvalGenerationRequest: Codable, Sendable, Equatable {
     }
 
     public func validate() throws {
-        try Check.file("--manifest", manifest)
-        try Check.range("--among", among, 2...1_000_000)
+        try Check.file("manifest", manifest)
+        try Check.range("among", among, 2...1_000_000)
         try align?.validate()
     }
 }
@@ -74,8 +75,6 @@ public struct IdentityGenerationScore: Codable, Sendable, Equatable {
 
 /// report.json of `eval generation`.
 public struct EvalGenerationReport: Codable, Sendable, Equatable {
-    public var voicestyle = voiceStyleVersion
-    public var command = "eval generation"
     public var request: EvalGenerationRequest
     public var model: String
     /// Set when the evaluation model is the identity-loss model of inference (the protocol wants another).
@@ -104,16 +103,16 @@ extension Jobs {
     public static func evalGeneration(_ request: EvalGenerationRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> EvalGenerationReport {
         try request.validate()
         let start = Date()
-        let out = try Check.outputFolder("--out", request.out)
+        let out = try Check.outputFolder("out", request.out)
         let table = try CSVTable.read(URL(fileURLWithPath: request.manifest))
         let h = table.header
         guard let ci = h.firstIndex(of: "identity"), let cv = h.firstIndex(of: "voice") else {
-            throw JobError("--manifest \(request.manifest): the header must name the columns identity and voice (got \(h.joined(separator: ",")))")
+            throw JobError(field: "manifest", "\(request.manifest): the header must name the columns identity and voice (got \(h.joined(separator: ",")))")
         }
         let cg = h.firstIndex(of: "generated"), cs = h.firstIndex(of: "gender")
         let root = URL(fileURLWithPath: request.manifest).deletingLastPathComponent()
         func resolve(_ p: String) -> String { CSVTable.resolve(p, root: root) }
-        let truth = try LabelledFiles.read(request.trueFaces, option: "--true-faces")
+        let truth = try LabelledFiles.read(request.trueFaces, field: "trueFaces")
         var skipped: [SkippedItem] = []
         // 1. The generated faces: given, already made, or inferred now.
         let generatedDir = out.appendingPathComponent("generated")
@@ -127,7 +126,7 @@ extension Jobs {
             let file = generatedDir.appendingPathComponent(String(format: "%05d_", n + 1) + String(safe) + ".png")
             if !FileManager.default.fileExists(atPath: file.path) {
                 guard var infer = request.infer else {
-                    throw JobError("--manifest row \(n + 1) names no generated face; give an index (--index) to infer it")
+                    throw JobError(field: "manifest", "row \(n + 1) names no generated face; give an index ({index}) to infer it")
                 }
                 progress(JobEvent(stage: "infer", done: n, total: table.rows.count, detail: identity))
                 infer.voice = resolve(row[cv])
@@ -196,11 +195,11 @@ extension Jobs {
         func avg(_ f: (IdentityGenerationScore) -> Double) -> Double { scores.reduce(0) { $0 + f($1) } / Double(scores.count) }
         let report = EvalGenerationReport(
             request: request, model: "\(embedder.kind.rawValue): \(embedder.model)",
-            warning: embedder.kind == .irse50 ? "the evaluation model IR-SE50 is the identity-loss model of inference: prefer --identity-model dlib" : nil,
+            warning: embedder.kind == .irse50 ? "the evaluation model IR-SE50 is the identity-loss model of inference: prefer {identityModel} dlib" : nil,
             identities: scores, cosine: avg(\.cosine), l1: avg(\.l1), l2: avg(\.l2), among: n,
             recallAtK: Dictionary(uniqueKeysWithValues: recall.map { ("\($0.key)", $0.value) }), matching12: matching, matchingSameGender: sameGender,
             inferred: inferred, skipped: skipped, seconds: Date().timeIntervalSince(start))
-        try reportJSON(report).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+        try reportJSON(EvalGenerationRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
         let ks = recallKs.map { "R@\($0)" }.joined(separator: " | ")
         let md = """
             | identity model | identities | cosine | L1 | L2 | \(ks) | 1:2 matching |
@@ -234,7 +233,7 @@ struct VerificationList {
         }
         let rows = ([table.header] + table.rows).filter { $0.count >= 6 && !$0[4].isEmpty }
         guard !rows.isEmpty, rows.count == table.rows.count + 1 else {
-            throw JobError("--pairs \(path) is neither a CSV with the columns voice, face and label nor a CMPC list (id,voice-speaker-id,face-speaker-id,label,voice-path,face-path)")
+            throw JobError(field: "pairs", "\(path) is neither a CSV with the columns voice, face and label nor a CMPC list (id,voice-speaker-id,face-speaker-id,label,voice-path,face-path)")
         }
         let root = dataRoot.map { URL(fileURLWithPath: $0) } ?? listRoot
         func resolve(_ p: String) -> String {
@@ -277,19 +276,17 @@ public struct EvalAssociationRequest: Codable, Sendable, Equatable {
     }
 
     public func validate() throws {
-        if let voices { try Check.file("--voices", voices) }
-        if let pairs { try Check.file("--pairs", pairs) }
+        if let voices { try Check.file("voices", voices) }
+        if let pairs { try Check.file("pairs", pairs) }
         guard (voices != nil && faces != nil) || pairs != nil else {
-            throw JobError("give --voices and --faces, or a CMPC verification list with --pairs")
+            throw JobError("give {voices} and {faces}, or a CMPC verification list with {pairs}")
         }
-        try Check.range("--trials", trials, 1...1_000_000)
+        try Check.range("trials", trials, 1...1_000_000)
     }
 }
 
 /// report.json of `eval association`.
 public struct EvalAssociationReport: Codable, Sendable, Equatable {
-    public var voicestyle = voiceStyleVersion
-    public var command = "eval association"
     public var request: EvalAssociationRequest
     public var cmpc: ModelRef
     public var voices: Int
@@ -310,12 +307,12 @@ extension Jobs {
     public static func evalAssociation(_ request: EvalAssociationRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> EvalAssociationReport {
         try request.validate()
         let start = Date()
-        let out = try request.out.map { try Check.outputFolder("--out", $0) }
+        let out = try request.out.map { try Check.outputFolder("out", $0) }
         let (model, ref) = try models.cmpc(request.cmpc)
         let list = try request.pairs.map { try VerificationList.read($0, dataRoot: request.dataRoot) }
-        guard let voiceList = try request.voices.map({ try LabelledFiles.read($0, option: "--voices").files }) ?? list?.voices,
-              let faceList = try request.faces.map({ try LabelledFiles.read($0, option: "--faces").files }) ?? list?.faces else {
-            throw JobError("--pairs \(request.pairs ?? "") names no identities (a CSV voice,face,label): give --voices and --faces too")
+        guard let voiceList = try request.voices.map({ try LabelledFiles.read($0, field: "voices").files }) ?? list?.voices,
+              let faceList = try request.faces.map({ try LabelledFiles.read($0, field: "faces").files }) ?? list?.faces else {
+            throw JobError(field: "pairs", "\(request.pairs ?? "") names no identities (a CSV voice,face,label): give {voices} and {faces} too")
         }
         var skipped: [SkippedItem] = []
         func unit(_ t: Tensor<Float>) -> [Float] { t.l2Normalized(axis: 1, eps: 1e-12).scalars }
@@ -324,15 +321,13 @@ extension Jobs {
         for (n, f) in voiceList.enumerated() {
             progress(JobEvent(stage: "embed", done: n, total: total, detail: f.path))
             do {
-                let x = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: f.path)), file: f.path)
-                voices.append((f.path, f.identity, withoutGradients { unit(model.voice(x.reshaped([1] + x.shape))) }))
+                voices.append((f.path, f.identity, unit(try VoiceEncoder(model).embed(f.path))))
             } catch { skipped.append(SkippedItem(path: f.path, reason: plainMessage(error))) }
         }
         for (n, f) in faceList.enumerated() {
             progress(JobEvent(stage: "embed", done: voiceList.count + n, total: total, detail: f.path))
             do {
-                let x = FacePreprocessing.cmpc(try ImageFile.read(URL(fileURLWithPath: f.path)))
-                faces.append((f.path, f.identity, withoutGradients { unit(model.face(x.reshaped([1, 3, 256, 256]))) }))
+                faces.append((f.path, f.identity, FaceEncoder(model).embed(try ImageFile.read(URL(fileURLWithPath: f.path)))))
             } catch { skipped.append(SkippedItem(path: f.path, reason: plainMessage(error))) }
         }
         progress(JobEvent(stage: "embed", done: total, total: total))
@@ -381,7 +376,7 @@ extension Jobs {
                                            verification: Metrics.roc(scores: scores, labels: labels), matchingVoiceToFace: v2f, matchingFaceToVoice: f2v,
                                            mapVoiceToFace: mapV, mapFaceToVoice: mapF, skipped: skipped, seconds: Date().timeIntervalSince(start))
         if let out {
-            try reportJSON(report).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+            try reportJSON(EvalAssociationRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
             func pct(_ x: Double?) -> String { x.map { String(format: "%.1f", 100 * $0) } ?? "–" }
             let md = """
                 | CMPC checkpoint | voices | faces | AUC | EER | 1:2 V→F | 1:2 F→V | mAP V→F | mAP F→V |

@@ -32,13 +32,13 @@ public struct GenerateRequest: Codable, Sendable, Equatable {
     public init(checkpoint: String) { self.checkpoint = checkpoint }
 
     public func validate() throws {
-        try Check.file("--checkpoint", checkpoint)
-        try Check.range("--count", count, 1...100_000)
-        try Check.range("--batch", batch, 1...1024)
-        guard truncation.isFinite, truncation > 0, truncation <= 1 else { throw JobError("--truncation must be in (0, 1] (got \(truncation))") }
-        if noise != nil && noiseMode != .random { throw JobError("give either --noise or --noise-mode, not both") }
-        if let latents { try Check.file("--\(latentKind == .wPlus ? "w-plus" : latentKind.rawValue)", latents) }
-        if let noise { try Check.file("--noise", noise) }
+        try Check.file("checkpoint", checkpoint)
+        try Check.range("count", count, 1...100_000)
+        try Check.range("batch", batch, 1...1024)
+        guard truncation.isFinite, truncation > 0, truncation <= 1 else { throw JobError(field: "truncation", "must be in (0, 1] (got \(truncation))") }
+        if noise != nil && noiseMode != .random { throw JobError("give either {noise} or {noiseMode}, not both") }
+        if let latents { try Check.file(latentKind == .wPlus ? "wPlus" : latentKind.rawValue, latents) }
+        if let noise { try Check.file("noise", noise) }
     }
 }
 

@@ -2,6 +2,7 @@
 // into cached latents, search it. Upstream has no index (cmpc2 memory.py is a frozen k-means memory); the
 // cached latents replace voicestyle pipeline.py's per-run `project2latent` of each prototype (L160–175).
 import Foundation
+import VoiceStyleHub
 import VoiceStyleAudio
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
@@ -42,27 +43,27 @@ public struct BuildIndexRequest: Codable, Sendable, Equatable {
     /// Refuses bad settings before any image is read. Neither `faces` nor `csv` asks to repair an existing index
     /// (re-derive its FAISS file from its database).
     public func validate() throws {
-        guard faces == nil || csv == nil else { throw JobError("give exactly one of --faces and --csv") }
+        guard faces == nil || csv == nil else { throw JobError("give exactly one of {faces} and {csv}") }
         if faces == nil && csv == nil && !FileManager.default.fileExists(atPath: PrototypeIndex.storeURL(URL(fileURLWithPath: index)).path) {
-            throw JobError("give exactly one of --faces and --csv")
+            throw JobError("give exactly one of {faces} and {csv}")
         }
         if let faces {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: faces, isDirectory: &isDir), isDir.boolValue else {
-                throw JobError("--faces \(faces) is not a folder")
+                throw JobError(field: "faces", "\(faces) is not a folder")
             }
         }
-        if let csv { try Check.file("--csv", csv) }
-        try Check.range("--identity-level", identityLevel, 1...64)
+        if let csv { try Check.file("csv", csv) }
+        try Check.range("identityLevel", identityLevel, 1...64)
         guard factory.range(of: #"^(Flat|IVF[1-9][0-9]{0,6},Flat|HNSW([4-9]|[1-9][0-9]{1,2}),Flat)$"#, options: .regularExpression) != nil else {
-            throw JobError("--factory \(factory) is not supported; use Flat, IVF<n>,Flat (n ≥ 1) or HNSW<m>,Flat (4 ≤ m ≤ 999)")
+            throw JobError(field: "factory", "\(factory) is not supported; use Flat, IVF<n>,Flat (n ≥ 1) or HNSW<m>,Flat (4 ≤ m ≤ 999)")
         }
-        try Check.range("--batch", batch, 1...10_000)
-        if let clusters { try Check.range("--clusters", clusters, 1...1_000_000) }
+        try Check.range("batch", batch, 1...10_000)
+        if let clusters { try Check.range("clusters", clusters, 1...1_000_000) }
         if let shard { _ = try Shard(index: shard.index, count: shard.count) }
         if let align {
             try align.validate()
-            guard align.face != .all else { throw JobError("--align-face all is not possible for an index (one prototype per photo): use largest or last") }
+            guard align.face != .all else { throw JobError(field: "alignFace", "all is not possible for an index (one prototype per photo): use largest or last") }
         }
     }
 }
@@ -90,12 +91,12 @@ public struct InvertPrototypesRequest: Codable, Sendable, Equatable {
     public init(index: String) { self.index = index }
 
     public func validate() throws {
-        if let perCluster { try Check.range("--per-cluster", perCluster, 1...1_000_000) }
+        if let perCluster { try Check.range("perCluster", perCluster, 1...1_000_000) }
         if let shard { _ = try Shard(index: shard.index, count: shard.count) }
-        try Check.range("--steps", settings.projector.steps, 1...100_000)
-        try Check.nonNegative("--id-weight", settings.projector.identityWeight)
-        try Check.nonNegative("--mse", settings.projector.mse)
-        try Check.range("--mean-samples", settings.projector.meanLatentSamples, 1...1_000_000)
+        try Check.range("steps", settings.projector.steps, 1...100_000)
+        try Check.nonNegative("idWeight", settings.projector.identityWeight)
+        try Check.nonNegative("mse", settings.projector.mse)
+        try Check.range("meanSamples", settings.projector.meanLatentSamples, 1...1_000_000)
     }
 }
 
@@ -129,7 +130,7 @@ public struct MergeLatentsRequest: Codable, Sendable, Equatable {
     public init(index: String) { self.index = index }
 
     public func validate() throws {
-        if let shards { try Check.range("--shards", shards, 1...1_000_000) }
+        if let shards { try Check.range("shards", shards, 1...1_000_000) }
     }
 }
 
@@ -154,9 +155,9 @@ public struct SearchRequest: Codable, Sendable, Equatable {
     public init(index: String) { self.index = index }
 
     public func validate() throws {
-        guard [voice, face, embedding].compactMap({ $0 }).count == 1 else { throw JobError("give exactly one of --voice, --face, --embedding") }
-        try Check.range("-k", k, 1...100_000)
-        for (name, p) in [("--voice", voice), ("--face", face), ("--embedding", embedding)] { if let p { try Check.file(name, p) } }
+        guard [voice, face, embedding].compactMap({ $0 }).count == 1 else { throw JobError("give exactly one of {voice}, {face}, {embedding}") }
+        try Check.range("k", k, 1...100_000)
+        for (name, p) in [("voice", voice), ("face", face), ("embedding", embedding)] { if let p { try Check.file(name, p) } }
     }
 }
 
@@ -182,8 +183,8 @@ extension Jobs {
         }
         let items = try PrototypeIndex.items(source)
         guard !items.isEmpty else {
-            throw JobError(request.faces.map { "--faces \($0) holds no files \(request.identityLevel) folder level(s) down (one folder per identity, images inside)" }
-                           ?? "--csv \(request.csv ?? "") lists no images")
+            throw JobError(request.faces.map { "{faces} \($0) holds no files \(request.identityLevel) folder level(s) down (one folder per identity, images inside)" }
+                           ?? "{csv} \(request.csv ?? "") lists no images")
         }
         var options = IndexBuildOptions()
         options.factory = request.factory
@@ -201,7 +202,7 @@ extension Jobs {
             }
         }
         let dir = URL(fileURLWithPath: request.index)
-        let summary = try PrototypeIndex.build(directory: dir, source: source, cmpc: cmpc, cmpcSHA256: ref.sha256, options: options) { done, total in
+        let summary = try PrototypeIndex.build(directory: dir, source: source, encoder: FaceEncoder(cmpc, checkpointSHA256: ref.sha256), options: options) { done, total in
             progress(JobEvent(stage: "index", done: done, total: total))
         }
         try PrototypeStore(url: PrototypeIndex.storeURL(dir)).setSettings(["cmpc_path": ref.path])
@@ -220,7 +221,7 @@ extension Jobs {
         if let m = request.perCluster {
             let representatives: Set<String>
             do { representatives = Set(try index.clusterRepresentatives(perCluster: m)) } catch IndexError.noClusters {
-                throw JobError("--per-cluster needs an index with k-means clusters; \(index.directory.path) has none (build it with --clusters K)")
+                throw JobError(field: "perCluster", "needs an index with k-means clusters; \(index.directory.path) has none (build it with {clusters} K)")
             }
             selection = selection.filter { representatives.contains($0) }
         }
@@ -284,13 +285,73 @@ extension Jobs {
         } else {
             let (model, _) = try indexCMPC(index, explicit: request.cmpc, models: models)
             if let voice = request.voice {
-                let f = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: voice)), file: voice)
-                query = withoutGradients { model.voice(f.reshaped([1] + f.shape)) }.scalars
+                query = try VoiceEncoder(model).embed(voice).scalars
             } else {
-                let img = try ImageFile.read(URL(fileURLWithPath: request.face ?? ""))
-                query = withoutGradients { model.face(FacePreprocessing.cmpc(img).reshaped([1, 3, 256, 256])) }.scalars
+                query = FaceEncoder(model).embed(input: FaceEncoder.input(try ImageFile.read(URL(fileURLWithPath: request.face ?? "")))).scalars
             }
         }
         return request.mode == .instances ? try index.searchInstances(query, k: request.k) : try index.searchClusters(query, k: request.k)
+    }
+}
+
+/// `index merge`: shard indexes (`index build --shard I/N`) into one.
+public struct MergeIndexesRequest: Codable, Sendable, Equatable {
+    /// The index to write.
+    public var output: String
+    /// The shard indexes.
+    public var parts: [String]
+    public init(output: String, parts: [String]) { self.output = output; self.parts = parts }
+}
+
+/// What `index merge` made.
+public struct MergeIndexesReport: PlainJobResult, Equatable {
+    public var output: String
+    public var parts: Int
+    public var prototypes: Int
+}
+
+extension MergeIndexesRequest: JobRequest {
+    public static let job = "index merge", summary = "shard indexes into one"
+    public func run(in context: JobContext) throws -> MergeIndexesReport {
+        guard !parts.isEmpty else { throw JobError(field: "parts", "must name at least one shard index") }
+        let out = URL(fileURLWithPath: output)
+        try PrototypeIndex.merge(output: out, parts: parts.map { URL(fileURLWithPath: $0) })
+        return MergeIndexesReport(output: out.path, parts: parts.count, prototypes: try PrototypeIndex(directory: out).records.count)
+    }
+}
+
+/// `index import-cmpc-memory`: cmpc2's frame memory + training.csv as an index whose cluster mode reproduces
+/// getKNearestSamples.
+public struct ImportMemoryRequest: Codable, Sendable, Equatable {
+    public var index: String
+    /// frame_memory_best_256.pth.tar
+    public var memory: String
+    /// training.csv (VGGFace1 ID, …, video_id), one row per memory instance.
+    public var csv: String
+    /// Folder holding VGGFace1 ID/1.6/video_id face folders.
+    public var facesRoot: String
+    /// cmpc2's cluster setting (1000 in voicestyle).
+    public var clusters = 1000
+    public init(index: String, memory: String, csv: String, facesRoot: String) {
+        (self.index, self.memory, self.csv, self.facesRoot) = (index, memory, csv, facesRoot)
+    }
+}
+
+/// What `index import-cmpc-memory` made.
+public struct ImportMemoryReport: PlainJobResult, Equatable {
+    public var index: String
+    public var memory: String
+    public var prototypes: Int
+}
+
+extension ImportMemoryRequest: JobRequest {
+    public static let job = "index import-cmpc-memory", summary = "cmpc2's prototype memory as an index"
+    public func run(in context: JobContext) throws -> ImportMemoryReport {
+        try Check.file("memory", memory)
+        try Check.file("csv", csv)
+        let dir = URL(fileURLWithPath: index)
+        try PrototypeIndex.importCMPCMemory(directory: dir, memory: Checkpoint.open(URL(fileURLWithPath: memory)), csv: URL(fileURLWithPath: csv),
+                                            facesRoot: URL(fileURLWithPath: facesRoot), clusters: clusters)
+        return ImportMemoryReport(index: dir.path, memory: memory, prototypes: try PrototypeIndex(directory: dir).records.count)
     }
 }

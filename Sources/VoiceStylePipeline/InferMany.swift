@@ -2,6 +2,7 @@
 // infer job over a list of voices with the models loaded once and the index's cached latents shared; one result
 // folder per voice; resumable; shardable like the index jobs.
 import Foundation
+import VoiceStyleHub
 import VoiceStyleImaging
 import VoiceStyleIndex
 
@@ -25,8 +26,8 @@ public struct InferManyRequest: Codable, Sendable, Equatable {
 
     public func validate() throws {
         try config.validate()
-        guard FileManager.default.fileExists(atPath: voices) else { throw JobError("--voices \(voices) does not exist (give a folder of clips or a CSV with a path column)") }
-        guard !out.isEmpty else { throw JobError("--out must name a folder (got an empty path)") }
+        guard FileManager.default.fileExists(atPath: voices) else { throw JobError(field: "voices", "\(voices) does not exist (give a folder of clips or a CSV with a path column)") }
+        guard !out.isEmpty else { throw JobError(field: "out", "must name a folder (got an empty path)") }
         if let shard { _ = try Shard(index: shard.index, count: shard.count) }
     }
 
@@ -76,23 +77,23 @@ extension Jobs {
     /// file name without extension), made unique with -2, -3, … in list order.
     public static func voiceList(_ voices: String) throws -> [(file: String, name: String)] {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: voices, isDirectory: &isDir) else { throw JobError("--voices \(voices) does not exist") }
+        guard FileManager.default.fileExists(atPath: voices, isDirectory: &isDir) else { throw JobError(field: "voices", "\(voices) does not exist") }
         if isDir.boolValue {
             let list = namedFiles([voices], kind: FileTree.isAudio)
-            guard !list.isEmpty else { throw JobError("--voices \(voices) holds no sound files (.wav, .flac, .ogg, .opus, .mp3, .aiff)") }
+            guard !list.isEmpty else { throw JobError(field: "voices", "\(voices) holds no sound files (.wav, .flac, .ogg, .opus, .mp3, .aiff)") }
             return list
         }
         let url = URL(fileURLWithPath: voices)
         let table = try CSVTable.read(url)
         guard let column = table.header.firstIndex(of: "path") else {
-            throw JobError("--voices \(voices): a CSV of voices needs a path column (got \(table.header.joined(separator: ",")))")
+            throw JobError(field: "voices", "\(voices): a CSV of voices needs a path column (got \(table.header.joined(separator: ",")))")
         }
         let root = url.deletingLastPathComponent()
         let files = try table.rows.enumerated().map { n, row -> String in
-            guard row.count > column, !row[column].isEmpty else { throw JobError("--voices \(voices) row \(n + 1) has no path") }
+            guard row.count > column, !row[column].isEmpty else { throw JobError(field: "voices", "\(voices) row \(n + 1) has no path") }
             return CSVTable.resolve(row[column], root: root)
         }
-        guard !files.isEmpty else { throw JobError("--voices \(voices) lists no clips") }
+        guard !files.isEmpty else { throw JobError(field: "voices", "\(voices) lists no clips") }
         return namedFiles(files) { _ in true }
     }
 
@@ -114,7 +115,7 @@ extension Jobs {
         try request.validate()
         let start = Date()
         let all = try voiceList(request.voices)
-        let out = try Check.outputFolder("--out", request.out)
+        let out = try Check.outputFolder("out", request.out)
         // Everything but the voice, checked once: the index, the CMPC it was built with, the generator and loss networks.
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
         guard !index.records.isEmpty else { throw IndexError.empty(index.directory.path) }

@@ -2,6 +2,7 @@
 // their W latents → aggregate → refine → face; with an index instead of the frozen memory, cached latents,
 // a working latent regulariser and an identity term. Each stage is a function the benchmarks time too.
 import Foundation
+import VoiceStyleHub
 import VoiceStyleAudio
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
@@ -30,13 +31,13 @@ public struct InferenceConfig: Codable, Sendable, Equatable {
     public enum Aggregation: String, Codable, Sendable, CaseIterable { case mean, similarity }
 
     public func validate() throws {
-        try Check.range("-k", k, 1...1000)
-        guard temperature.isFinite, temperature > 0 else { throw JobError("--temperature must be a finite number > 0 (got \(temperature))") }
-        try Check.range("--steps", refinement.steps, 0...100_000)
-        try Check.range("--invert-steps", inversion.projector.steps, 1...100_000)
-        try Check.nonNegative("--id-weight", refinement.identityWeight)
-        try Check.nonNegative("--anchor-weight", refinement.anchorWeight)
-        try Check.range("--mean-samples", meanLatentSamples, 1...1_000_000)
+        try Check.range("k", k, 1...1000)
+        guard temperature.isFinite, temperature > 0 else { throw JobError(field: "temperature", "must be a finite number > 0 (got \(temperature))") }
+        try Check.range("steps", refinement.steps, 0...100_000)
+        try Check.range("invertSteps", inversion.projector.steps, 1...100_000)
+        try Check.nonNegative("idWeight", refinement.identityWeight)
+        try Check.nonNegative("anchorWeight", refinement.anchorWeight)
+        try Check.range("meanSamples", meanLatentSamples, 1...1_000_000)
     }
 }
 
@@ -72,8 +73,6 @@ public struct StageTiming: Codable, Sendable, Equatable {
 
 /// report.json of `infer`.
 public struct InferReport: Codable, Sendable, Equatable {
-    public var voicestyle = voiceStyleVersion
-    public var command = "infer"
     public var notice: String?
     public var request: InferRequest
     public var featuresFrames: Int
@@ -123,7 +122,7 @@ public struct InferenceResult {
         try PNGCodec.encode(face).write(to: folder.appendingPathComponent("face.png"), options: .atomic)
         try PNGCodec.encode(sheet).write(to: folder.appendingPathComponent("sheet.png"), options: .atomic)
         try NumPyFile.npyData(StoredTensor(latent)).write(to: folder.appendingPathComponent("latent.npy"), options: .atomic)
-        try reportJSON(report).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
+        try reportJSON(InferRequest.envelope(report)).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
     }
 }
 
@@ -136,11 +135,6 @@ public enum InferenceError: Error, CustomStringConvertible {
 
 /// The stages of an inference, each a function (the job runs them in order; `bench infer` times them).
 public enum Inference {
-    /// CMPC voice embedding [1, D] of features [1, 64, T].
-    public static func voiceEmbedding(_ features: Tensor<Float>, cmpc: CMPCModel) -> Tensor<Float> {
-        withoutGradients { cmpc.voice(features.reshaped([1] + features.shape)) }
-    }
-
     /// The k prototypes nearest the voice.
     public static func retrieve(_ voice: Tensor<Float>, index: PrototypeIndex, config: InferenceConfig) throws -> [IndexHit] {
         config.searchMode == .instances ? try index.searchInstances(voice.scalars, k: config.k) : try index.searchClusters(voice.scalars, k: config.k)
@@ -191,7 +185,7 @@ extension Jobs {
                              preview: ((_ step: Int, _ render: () throws -> RGBImage) -> Void)? = nil) throws -> InferenceResult {
         let config = request.config
         try config.validate()
-        try Check.file("--voice", request.voice)
+        try Check.file("voice", request.voice)
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
         guard !index.records.isEmpty else { throw IndexError.empty(index.directory.path) }
         let wantsIdentity = !config.refinement.upstreamCompat && config.refinement.identityWeight != 0
@@ -210,8 +204,9 @@ extension Jobs {
         var clock = Date()
         func lap(_ name: String) { timings.append(StageTiming(stage: name, seconds: Date().timeIntervalSince(clock))); clock = Date() }
         // 1. Voice features, embedding and retrieval.
-        let features = try VoiceFrontEnd().features(try Waveform.read(URL(fileURLWithPath: request.voice)), file: request.voice)
-        let voice = Inference.voiceEmbedding(features, cmpc: cmpc)
+        let voiceEncoder = VoiceEncoder(cmpc)
+        let features = try voiceEncoder.features(request.voice)
+        let voice = voiceEncoder.embed(features: features)
         let hits = try Inference.retrieve(voice, index: index, config: config)
         lap("voice embedding and retrieval")
         // 2. σ_W for the refinement noise.

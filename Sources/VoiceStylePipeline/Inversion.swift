@@ -1,6 +1,7 @@
 // Follows voicestyle generation/projector.py `project2latent` as a job: face photos in, StyleGAN2 latents,
 // noise maps, reconstructions and metrics out.
 import Foundation
+import VoiceStyleHub
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
 import VoiceStyleFaces
@@ -25,11 +26,11 @@ public struct InvertRequest: Codable, Sendable, Equatable {
 
     public func validate() throws {
         guard !images.isEmpty else { throw JobError("give at least one image to invert") }
-        try Check.range("--steps", projector.steps, 1...100_000)
-        guard projector.learningRate.isFinite, projector.learningRate > 0 else { throw JobError("--lr must be a finite number > 0 (got \(projector.learningRate))") }
-        try Check.nonNegative("--id-weight", projector.identityWeight)
-        try Check.nonNegative("--mse", projector.mse)
-        try Check.range("--mean-samples", projector.meanLatentSamples, 1...1_000_000)
+        try Check.range("steps", projector.steps, 1...100_000)
+        guard projector.learningRate.isFinite, projector.learningRate > 0 else { throw JobError(field: "lr", "must be a finite number > 0 (got \(projector.learningRate))") }
+        try Check.nonNegative("idWeight", projector.identityWeight)
+        try Check.nonNegative("mse", projector.mse)
+        try Check.range("meanSamples", projector.meanLatentSamples, 1...1_000_000)
         try align?.validate()
     }
 }
@@ -61,8 +62,6 @@ public struct InversionRun: Codable, Sendable, Equatable {
 
 /// report.json of `invert`.
 public struct InvertReport: Codable, Sendable, Equatable {
-    public var voicestyle = voiceStyleVersion
-    public var command = "invert"
     public var request: InvertRequest
     public var latentStd: Double
     public var checkpoints: [String: ModelRef]
@@ -101,7 +100,7 @@ public struct InvertResult {
             try PNGCodec.encode(o.reconstruction).write(to: folder.appendingPathComponent("\(o.name).png"), options: .atomic)
             try PNGCodec.encode(o.comparison).write(to: folder.appendingPathComponent("\(o.name)_compare.png"), options: .atomic)
         }
-        try reportJSON(report).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
+        try reportJSON(InvertRequest.envelope(report)).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
     }
 }
 

@@ -1,12 +1,86 @@
-// The job API shared by every front-end (CLI, benchmarks, later the web page and cluster scripts): progress
-// events, plain errors, and the checks every job makes on its inputs before any long work starts.
+// The job API shared by every front-end (CLI, web server, benchmarks, cluster scripts): one protocol for every job,
+// the registry the front-ends dispatch from, progress events, plain errors that name request fields, and the checks
+// every job makes on its inputs before any long work starts. (No upstream counterpart: upstream is scripts.)
 import Foundation
+import VoiceStyleHub
 import VoiceStyleIndex
 import VoiceStyleModels
 
-/// The jobs: `buildIndex`, `invertPrototypes`, `search`, `infer`, `invert`, `demo`, `fetchModels`. Each takes a
-/// typed request, validates it before any long work, reports progress and returns a `Codable` report.
+/// The implementations of the jobs (`Jobs.infer`, `Jobs.buildIndex`, …); front-ends reach them through the
+/// requests' `JobRequest.run(in:)` and `JobRegistry`.
 public enum Jobs {}
+
+/// What a running job is given besides its request: where model files are found (and the models already loaded),
+/// and where its progress goes. Cancellation is `JobCancellation` (task-local), previews go through the requests
+/// that make them.
+public struct JobContext {
+    public var models: ModelLoader
+    public var progress: JobProgress
+    public init(models: ModelLoader = ModelLoader(), progress: @escaping JobProgress = { _ in }) {
+        self.models = models
+        self.progress = progress
+    }
+}
+
+/// A job: a typed `Codable` request that runs with a context and returns a result holding a `Codable` report.
+/// Every request type of the library is one; `JobRegistry.all` lists them.
+public protocol JobRequest: Codable, Sendable {
+    associatedtype Result: JobResult
+    /// The job's name, the same in every front-end: the CLI's subcommand path ("index build"), the server's job
+    /// kind, the `command` of the report envelope.
+    static var job: String { get }
+    /// One line on what it does.
+    static var summary: String { get }
+    /// Validates the request (errors name its fields), then does the work.
+    func run(in context: JobContext) throws -> Result
+}
+
+/// What a job returns: its `Codable` report, plus whatever else it made (images, tensors) in the result type.
+public protocol JobResult {
+    associatedtype Report: Codable & Sendable
+    var report: Report { get }
+}
+
+/// Every job, in the order `voicestyle --help` lists their commands.
+public enum JobRegistry {
+    public static let all: [any JobRequest.Type] = [
+        DemoRequest.self, InferRequest.self, InferManyRequest.self, BuildIndexRequest.self, InvertPrototypesRequest.self,
+        MergeLatentsRequest.self, MergeIndexesRequest.self, ImportMemoryRequest.self, SearchRequest.self, InvertRequest.self,
+        GenerateRequest.self, FeaturesRequest.self, EmbedRequest.self, AlignRequest.self, EvalFacesRequest.self,
+        EvalInversionRequest.self, EvalGenerationRequest.self, EvalAssociationRequest.self, FetchModelsRequest.self,
+        DoctorRequest.self, ConvertCheckpointRequest.self,
+    ]
+
+    /// The job called `name`, or nil.
+    public static func named(_ name: String) -> (any JobRequest.Type)? { all.first { $0.job == name } }
+}
+
+/// A report as written to `report.json`: which version and job made it, then the report's own fields (flat).
+public struct JobEnvelope<Report: Codable & Sendable>: Codable, Sendable {
+    public var voicestyle: String
+    public var command: String
+    public var report: Report
+    public init(command: String, report: Report) { (self.voicestyle, self.command, self.report) = (voiceStyleVersion, command, report) }
+
+    private enum Keys: String, CodingKey { case voicestyle, command }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(voicestyle, forKey: .voicestyle)
+        try c.encode(command, forKey: .command)
+        try report.encode(to: encoder)
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        voicestyle = try c.decode(String.self, forKey: .voicestyle)
+        command = try c.decode(String.self, forKey: .command)
+        report = try Report(from: decoder)
+    }
+}
+
+extension JobRequest {
+    /// `report` in its envelope, as `report.json` holds it.
+    public static func envelope<R: Codable & Sendable>(_ report: R) -> JobEnvelope<R> { JobEnvelope(command: job, report: report) }
+}
 
 /// One progress event of a long job: `done` of `total` in `stage`, with a short detail ("lpips 0.31").
 public struct JobEvent: Codable, Sendable, Equatable {
@@ -22,46 +96,82 @@ public struct JobEvent: Codable, Sendable, Equatable {
 /// Receives a job's progress events (called on the job's thread).
 public typealias JobProgress = (JobEvent) -> Void
 
-/// A request a job refuses before starting, in one plain sentence naming the input and what is allowed.
+/// A request a job refuses before starting, in one plain sentence naming the input and what is allowed. `field` is
+/// the request field at fault (its Swift name, e.g. `invertSteps`); the sentence starts with it, and each front-end
+/// shows it in its own words (`--invert-steps` on the command line, the form field on the web page) through
+/// `rendered(field:)`.
 public struct JobError: Error, CustomStringConvertible, Equatable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The request field the sentence is about, or nil.
+    public var field: String?
+    /// The sentence, with request fields written `{field}` (e.g. "give exactly one of {faces} and {csv}").
+    public var message: String
+    /// A sentence; request fields in it are written `{field}`.
+    public init(_ message: String) { field = nil; self.message = message }
+    /// "FIELD MESSAGE", with FIELD shown as each front-end names it.
+    public init(field: String, _ message: String) { self.field = field; self.message = "{\(field)} " + message }
+
+    /// The sentence with each `{field}` named by `name` (nil: the field's own name).
+    public func rendered(field name: (String) -> String?) -> String {
+        var out = "", rest = message[...]
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            let token = String(rest[rest.index(after: open)..<close])
+            out += rest[..<open]
+            if !token.isEmpty, token.allSatisfy({ $0.isLetter || $0.isNumber }) {
+                out += name(token) ?? token
+            } else {
+                out += rest[open...close]
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+    public var description: String { rendered { $0 } }
+
+    /// A field's command-line flag: `invertSteps` → `--invert-steps`, `k` → `-k`.
+    public static func flag(_ field: String) -> String {
+        if field.count == 1 { return "-" + field }
+        var out = "--"
+        for ch in field {
+            if ch.isUppercase { out += "-" + ch.lowercased() } else { out.append(ch) }
+        }
+        return out
+    }
 }
 
 /// Checks shared by the requests.
 enum Check {
-    /// `value` lies in `range`, else "OPTION must be between … (got …)".
-    static func range<T: Comparable>(_ name: String, _ value: T, _ range: ClosedRange<T>) throws {
-        guard range.contains(value) else { throw JobError("\(name) must be between \(range.lowerBound) and \(range.upperBound) (got \(value))") }
+    /// `value` lies in `range`, else "FIELD must be between … (got …)".
+    static func range<T: Comparable>(_ field: String, _ value: T, _ range: ClosedRange<T>) throws {
+        guard range.contains(value) else { throw JobError(field: field, "must be between \(range.lowerBound) and \(range.upperBound) (got \(value))") }
     }
 
     /// A finite value ≥ 0.
-    static func nonNegative(_ name: String, _ value: Double) throws {
-        guard value.isFinite, value >= 0 else { throw JobError("\(name) must be a finite number ≥ 0 (got \(value))") }
+    static func nonNegative(_ field: String, _ value: Double) throws {
+        guard value.isFinite, value >= 0 else { throw JobError(field: field, "must be a finite number ≥ 0 (got \(value))") }
     }
 
     /// A readable file.
-    static func file(_ name: String, _ path: String) throws {
+    static func file(_ field: String, _ path: String) throws {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError("\(name) \(path) does not exist") }
-        guard !isDir.boolValue else { throw JobError("\(name) \(path) is a folder, not a file") }
-        guard FileManager.default.isReadableFile(atPath: path) else { throw JobError("\(name) \(path) is not readable (permissions)") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError(field: field, "\(path) does not exist") }
+        guard !isDir.boolValue else { throw JobError(field: field, "\(path) is a folder, not a file") }
+        guard FileManager.default.isReadableFile(atPath: path) else { throw JobError(field: field, "\(path) is not readable (permissions)") }
     }
 
     /// An output folder that exists or can be made, and is writable (`prepareOutputFolder`).
-    static func outputFolder(_ name: String, _ path: String) throws -> URL {
-        guard !path.isEmpty else { throw JobError("\(name) must name a folder (got an empty path)") }
+    static func outputFolder(_ field: String, _ path: String) throws -> URL {
+        guard !path.isEmpty else { throw JobError(field: field, "must name a folder (got an empty path)") }
         let url = URL(fileURLWithPath: path)
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
-            throw JobError("\(name) \(path) cannot be created: \(error.localizedDescription)")
+            throw JobError(field: field, "\(path) cannot be created: \(error.localizedDescription)")
         }
-        guard FileManager.default.isWritableFile(atPath: url.path) else { throw JobError("\(name) \(path) is not writable") }
+        guard FileManager.default.isWritableFile(atPath: url.path) else { throw JobError(field: field, "\(path) is not writable") }
         return url
     }
 }
 
-/// Makes the output folder named by option `option` (e.g. "--out") and checks it is writable, before any work.
-public func prepareOutputFolder(_ path: String, option: String) throws -> URL { try Check.outputFolder(option, path) }
+/// Makes the output folder named by request field `field` (e.g. "out") and checks it is writable, before any work.
+public func prepareOutputFolder(_ path: String, field: String) throws -> URL { try Check.outputFolder(field, path) }
 
 /// The CMPC checkpoint a job on `index` uses: `explicit`, else the one the index was built with, else the
 /// default file. Refuses a checkpoint other than the index's (its vectors would not be comparable).

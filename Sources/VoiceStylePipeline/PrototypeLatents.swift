@@ -120,30 +120,8 @@ public final class PrototypeLatents {
     /// (`index invert --shard`, `LatentShard`); then a latent the index itself caches is copied there.
     public var store: PrototypeStore
 
-    /// The folder relative prototype paths start from.
-    public var facesRoot: URL { URL(fileURLWithPath: (try? index.store.setting("faces_root")) ?? ".") }
-
-    /// A prototype's image as the index embedded it: the file itself, FFHQ-aligned again from its stored
-    /// landmarks when the index aligns (nil if that fails), or for an imported memory's video folder its first
-    /// readable JPEG/PNG.
-    public func image(_ path: String, record: PrototypeRecord? = nil) -> RGBImage? {
-        guard let photo = file(path) else { return nil }
-        guard let json = record?.alignment ?? (try? index.store.record(path: path))?.alignment else { return photo }
-        guard let note = try? JSONDecoder().decode(FaceAlignmentNote.self, from: Data(json.utf8)) else { return nil }
-        return try? note.realign(photo)
-    }
-
-    /// The prototype's file as stored.
-    private func file(_ path: String) -> RGBImage? {
-        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : facesRoot.appendingPathComponent(path)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return nil }
-        if !isDir.boolValue { return try? ImageFile.read(url) }
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).sorted()
-            .filter { FileTree.isPhoto(URL(fileURLWithPath: $0)) }
-        for f in files { if let img = try? ImageFile.read(url.appendingPathComponent(f)) { return img } }
-        return nil
-    }
+    /// A prototype's image as the index embedded it (`PrototypeIndex.image`).
+    public func image(_ path: String, record: PrototypeRecord? = nil) -> RGBImage? { index.image(path, record: record) }
 
     /// Whether `path` has a cached latent made the way this request asks.
     public func isCached(_ record: PrototypeRecord) -> Bool {

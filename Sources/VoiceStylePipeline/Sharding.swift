@@ -31,14 +31,14 @@ public struct Shard: Codable, Sendable, Equatable, CustomStringConvertible {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t == "auto" { return try fromEnvironment(environment) }
         if t.hasPrefix("auto/") {
-            guard let n = Int(t.dropFirst(5)), n >= 1 else { throw JobError("--shard \(text): the count after auto/ must be a whole number ≥ 1, e.g. auto/4") }
+            guard let n = Int(t.dropFirst(5)), n >= 1 else { throw JobError(field: "shard", "\(text): the count after auto/ must be a whole number ≥ 1, e.g. auto/4") }
             return try fromEnvironment(environment, count: n)
         }
         let parts = t.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
         guard parts.count == 2, let i = parts[0], let n = parts[1] else {
-            throw JobError("--shard takes I/N with 0 ≤ I < N (e.g. 0/4), auto or auto/N (got \(text))")
+            throw JobError(field: "shard", "takes I/N with 0 ≤ I < N (e.g. 0/4), auto or auto/N (got \(text))")
         }
-        do { return try Shard(index: i, count: n) } catch { throw JobError("--shard \(text): I must be between 0 and N - 1, N ≥ 1") }
+        do { return try Shard(index: i, count: n) } catch { throw JobError(field: "shard", "\(text): I must be between 0 and N - 1, N ≥ 1") }
     }
 
     /// The slice a batch scheduler gave this task:
@@ -58,22 +58,22 @@ public struct Shard: Codable, Sendable, Equatable, CustomStringConvertible {
             var n = try int("SLURM_ARRAY_TASK_COUNT")
             if n == nil, let max = try int("SLURM_ARRAY_TASK_MAX") { n = (max - min) / step + 1 }
             guard let n else {
-                throw JobError("SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX is: give --shard I/N")
+                throw JobError("SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX is: give {shard} I/N")
             }
-            if let count, count != n { throw JobError("--shard auto/\(count) disagrees with the Slurm array of \(n) tasks") }
+            if let count, count != n { throw JobError(field: "shard", "auto/\(count) disagrees with the Slurm array of \(n) tasks") }
             guard (id - min) % step == 0 else { throw JobError("SLURM_ARRAY_TASK_ID=\(id) is not on the array's steps (min \(min), step \(step))") }
             do { return try Shard(index: (id - min) / step, count: n) } catch {
-                throw JobError("the Slurm array task \(id) (min \(min), step \(step), \(n) tasks) is no slice 0…\(n - 1): use --array=0-\(n - 1) or give --shard I/N")
+                throw JobError("the Slurm array task \(id) (min \(min), step \(step), \(n) tasks) is no slice 0…\(n - 1): use --array=0-\(n - 1) or give {shard} I/N")
             }
         }
         if let i = try int("JOB_COMPLETION_INDEX") {
             guard let n = try count ?? int("VOICESTYLE_SHARD_COUNT") else {
-                throw JobError("JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but not the number of shards: give --shard auto/N or set VOICESTYLE_SHARD_COUNT to the Job's completions")
+                throw JobError("JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but not the number of shards: give {shard} auto/N or set VOICESTYLE_SHARD_COUNT to the Job's completions")
             }
             do { return try Shard(index: i, count: n) } catch {
                 throw JobError("JOB_COMPLETION_INDEX=\(i) is no slice of \(n): the count must be the Job's completions")
             }
         }
-        throw JobError("--shard auto found no scheduler: neither SLURM_ARRAY_TASK_ID (a Slurm job array, sbatch --array) nor JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) is set; give --shard I/N")
+        throw JobError(field: "shard", "auto found no scheduler: neither SLURM_ARRAY_TASK_ID (a Slurm job array, sbatch --array) nor JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) is set; give {shard} I/N")
     }
 }

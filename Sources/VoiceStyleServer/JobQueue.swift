@@ -4,16 +4,9 @@ import Foundation
 import VoiceStyleInversion
 import VoiceStylePipeline
 
-/// What a web job does (its typed library request, with the server's own choices filled in).
-enum JobWork: Sendable {
-    case infer(InferRequest)
-    case invert(InvertRequest)
-    case search(SearchRequest)
-
-    var kind: String {
-        switch self { case .infer: "infer"; case .invert: "invert"; case .search: "search" }
-    }
-}
+/// What a web job does: one of the library's jobs (`WebServer.jobs`), its request with the server's own choices
+/// filled in.
+typealias JobWork = any JobRequest
 
 /// One prototype (or search hit) shown in the page's gallery.
 public struct GalleryItem: Codable, Sendable, Equatable {
@@ -106,7 +99,7 @@ final class ServerJob: @unchecked Sendable {
         self.id = id
         self.work = work
         self.folder = folder
-        status = JobStatus(job: id, kind: work.kind, state: .queued, progress: 0)
+        status = JobStatus(job: id, kind: type(of: work).job, state: .queued, progress: 0)
     }
 
     var input: URL { folder.appendingPathComponent("input") }

@@ -1,6 +1,7 @@
-// No upstream counterpart: the web jobs as calls of the library's jobs (`Jobs.infer`, `Jobs.invert`,
-// `Jobs.search`), with the outputs the page shows written into the job's folder.
+// No upstream counterpart: the web jobs as runs of the library's jobs (InferRequest, InvertRequest, SearchRequest),
+// with the outputs the page shows written into the job's folder.
 import Foundation
+import VoiceStyleHub
 import VoiceStyleAudio
 import VoiceStyleFaces
 import VoiceStyleImaging
@@ -47,8 +48,9 @@ final class JobRunner {
         let out = job.output
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         var summary: JobSummary
+        let context = JobContext(models: loader, progress: job.progress)
         switch job.work {
-        case let .infer(request):
+        case let request as InferRequest:
             let steps = request.config.refinement.steps, every = max(1, steps / 12)
             let result = try Jobs.infer(request, models: loader, progress: job.progress) { step, render in
                 guard step % every == 0 || step == steps, let face = try? render(), let png = try? PNGCodec.encode(face) else { return }
@@ -62,25 +64,25 @@ final class JobRunner {
             }
             summary = JobSummary(outputs: [], notice: result.report.notice, gallery: gallery, curve: result.report.steps.map(\.cmpc),
                                  skipped: result.report.skipped.map { "\($0.path): \($0.reason)" }, timings: result.report.timings)
-        case let .invert(request):
-            let result = try Jobs.invert(request, models: loader, progress: job.progress)
+        case let request as InvertRequest:
+            let result = try request.run(in: context)
             try result.write(to: out)
             summary = JobSummary(outputs: [], reconstruction: result.report.images.first?.final,
                                  skipped: result.report.skipped.map(\.reason))
-        case let .search(request):
-            let hits = try Jobs.search(request, models: loader)
-            // The hits' faces as the index embedded them (aligned again where it aligns).
-            let (generator, ref) = try loader.generator(models.generator)
-            let faces = PrototypeLatents(index: try PrototypeIndex(directory: URL(fileURLWithPath: request.index)), generator: generator,
-                                         generatorSHA256: ref.sha256, settings: PrototypeInversionSettings()) { throw JobError("no inversion in a search") }
+        case let request as SearchRequest:
+            let hits = try request.run(in: context).hits
+            // The hits' faces as the index embedded them (aligned again where it aligns); no generator is loaded.
+            let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
             var gallery: [GalleryItem] = []
             for hit in hits {
-                let image = faces.image(hit.path)
+                let image = index.image(hit.path)
                 gallery.append(GalleryItem(rank: hit.rank, identity: hit.identity, cosine: hit.cosine,
                                            image: try image.map { try Self.writeThumbnail($0, to: out, name: "hit-\(hit.rank).png") }))
             }
             try reportJSON(hits).write(to: out.appendingPathComponent("hits.json"), options: .atomic)
             summary = JobSummary(outputs: [], gallery: gallery)
+        default:
+            throw JobError("the web server does not run \(type(of: job.work).job) jobs")
         }
         if demo { summary.notice = Demo.notice }
         // The outputs served are exactly the files written here (preview.png included).
@@ -99,6 +101,17 @@ final class JobRunner {
 
     /// The error as one sentence for the client, with the server's folders left out.
     func clientMessage(_ error: Error, job: ServerJob) -> String {
-        plainMessage(error).replacingOccurrences(of: job.folder.path + "/", with: "")
+        webMessage(error).replacingOccurrences(of: job.folder.path + "/", with: "")
     }
+}
+
+/// How request fields are named on the page, where the form field is not the field's own name.
+let formFieldOfField: [String: String] = [
+    "voice": "voice (or example)", "images": "photo", "face": "face", "refinement.steps": "steps", "projector.steps": "steps",
+]
+
+/// One plain sentence for an error, request fields named as the page's form fields (never command-line flags).
+func webMessage(_ error: Error) -> String {
+    if let e = error as? JobError { return e.rendered { formFieldOfField[$0] ?? "the \($0) setting" } }
+    return plainMessage(error)
 }

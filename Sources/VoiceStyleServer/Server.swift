@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import VoiceStyleAudio
 import VoiceStyleFaces
+import VoiceStyleHub
 import VoiceStyleIndex
 import VoiceStylePipeline
 
@@ -55,9 +56,9 @@ public final class WebServer: Sendable {
         self.options = options
         token = options.token ?? (Self.isLoopback(options.host) ? nil : JobQueue.newID())
         if let t = options.token, t.count < 8 || !t.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ";" && $0 != "," }) {
-            throw JobError("--token must be at least 8 printable ASCII characters without spaces, ';' or ','")
+            throw JobError(field: "token", "must be at least 8 printable ASCII characters without spaces, ';' or ','")
         }
-        let data = try prepareOutputFolder(options.data.path, option: "--data")
+        let data = try prepareOutputFolder(options.data.path, field: "data")
         let jobs = data.appendingPathComponent("jobs")
         try? FileManager.default.removeItem(at: jobs)
         try FileManager.default.createDirectory(at: jobs, withIntermediateDirectories: true)
@@ -68,7 +69,7 @@ public final class WebServer: Sendable {
             models = Demo.models
             indexPath = try Self.demoIndex(in: data, loader: loader, align: alignAvailable, progress: progress)
         } else {
-            guard let index = options.index else { throw JobError("give --index NAME (a prototype index) or --demo") }
+            guard let index = options.index else { throw JobError("give {index} NAME (a prototype index) or {demo}") }
             let directory = URL(fileURLWithPath: index)
             guard !(try PrototypeIndex(directory: directory).records.isEmpty) else { throw IndexError.empty(directory.path) }
             models = options.models
@@ -140,9 +141,10 @@ public final class WebServer: Sendable {
             guard let url = examples.first(where: { $0.lastPathComponent == name }) else { throw APIError.notFound("no example named \(name)") }
             return Response(status: .ok, headers: [.contentType: "audio/wav"], body: .init(byteBuffer: ByteBuffer(bytes: try Data(contentsOf: url))))
         }
-        router.post("/api/infer") { [self] request, _ in try await submit(request) { try self.inferWork($0, $1) } }
-        router.post("/api/invert") { [self] request, _ in try await submit(request) { try self.invertWork($0, $1) } }
-        router.post("/api/search") { [self] request, _ in try await submit(request) { try self.searchWork($0, $1) } }
+        // One route per job the page offers (`WebServer.jobs`): POST /api/NAME with the job's form.
+        for job in Self.jobs {
+            router.post("/api/\(job.job)") { [self] request, _ in try await submit(request) { try self.work(job, $0, $1) } }
+        }
         router.get("/api/jobs/:id") { [self] _, context in Self.json(try job(context).snapshot) }
         router.delete("/api/jobs/:id") { [self] _, context in
             let job = try job(context)
@@ -222,7 +224,7 @@ public final class WebServer: Sendable {
             return Self.json(Submitted(job: id, position: job.snapshot.position), status: .accepted)
         } catch {
             try? FileManager.default.removeItem(at: folder)
-            if let e = error as? JobError { throw APIError.unprocessable(e.description) }
+            if error is JobError { throw APIError.unprocessable(webMessage(error)) }
             throw error
         }
     }
@@ -287,6 +289,19 @@ public final class WebServer: Sendable {
         _ = try form.choice("index", [indexName], default: indexName)
     }
 
+    /// The library's jobs the page offers, each at POST /api/NAME (NAME = `JobRequest.job`).
+    public static let jobs: [any JobRequest.Type] = [InferRequest.self, InvertRequest.self, SearchRequest.self]
+
+    /// The request of `job` from a form.
+    private func work(_ job: any JobRequest.Type, _ form: Form, _ input: URL) throws -> JobWork {
+        switch job {
+        case is InferRequest.Type: try inferWork(form, input)
+        case is InvertRequest.Type: try invertWork(form, input)
+        case is SearchRequest.Type: try searchWork(form, input)
+        default: throw APIError.badRequest("no form for \(job.job) jobs")
+        }
+    }
+
     private func inferWork(_ form: Form, _ input: URL) throws -> JobWork {
         try checkIndex(form)
         let limits = options.limits
@@ -304,7 +319,7 @@ public final class WebServer: Sendable {
             r.config.inversion.projector.steps = 30
         }
         try r.config.validate()
-        return .infer(r)
+        return r
     }
 
     private func invertWork(_ form: Form, _ input: URL) throws -> JobWork {
@@ -319,7 +334,7 @@ public final class WebServer: Sendable {
             r.align = AlignOptions()
         }
         try r.validate()
-        return .invert(r)
+        return r
     }
 
     private func searchWork(_ form: Form, _ input: URL) throws -> JobWork {
@@ -333,7 +348,7 @@ public final class WebServer: Sendable {
         r.k = try form.integer("k", 1...options.limits.maxK, default: 8)
         if options.demo { r.cmpc = Demo.models.cmpc }
         try r.validate()
-        return .search(r)
+        return r
     }
 
     // MARK: Responses

@@ -1,4 +1,4 @@
-// `voicestyle align` (Jobs.align) and the `--align` options of `index build` and `invert`.
+// `voicestyle align` (AlignRequest) and the `--align` options of `index build` and `invert`.
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -34,8 +34,8 @@ struct AlignCommand: ParsableCommand {
         request.options = alignment.options
         request.preview = preview
         try request.validate()
-        let report = try Jobs.align(request, progress: ProgressPrinter(quiet: quiet).callAsFunction)
-        if json { return try printReport(report) }
+        let report = try request.run(in: JobContext(progress: ProgressPrinter(quiet: quiet || json).callAsFunction))
+        if json { return try printReport(AlignRequest.envelope(report)) }
         for s in report.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         let photos = report.photos.count
         print("aligned \(report.faces) face(s) from \(photos - report.skipped.count) of \(photos) photo(s) into \(out) (alignment.json) in \(formatSeconds(report.seconds))")

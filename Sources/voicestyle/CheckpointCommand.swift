@@ -109,51 +109,9 @@ struct ConvertCommand: ParsableCommand {
     var select: String = ""
 
     func run() throws {
-        let ckpt = try Checkpoint.open(URL(fileURLWithPath: file))
-        let root = try ckpt.value(at: select)
-        var tensors = root.tensors()
-        if case let .tensor(t) = root { tensors = [(select.split(separator: "/").last.map(String.init) ?? "tensor", t)] }
-        guard !tensors.isEmpty else {
-            throw ValidationError("\(file)\(select.isEmpty ? "" : " at '\(select)'") holds no tensors; nothing to convert")
-        }
-        let out = URL(fileURLWithPath: to)
-        switch out.pathExtension.lowercased() {
-        case "safetensors":
-            var meta = ["source": URL(fileURLWithPath: file).lastPathComponent, "source_format": ckpt.format.rawValue, "converted_by": "voicestyle \(voiceStyleVersion)"]
-            if !select.isEmpty { meta["select"] = select }
-            let values = nonTensorValues(root)
-            if !values.isEmpty, let json = try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys]) {
-                meta["values"] = String(decoding: json, as: UTF8.self)
-            }
-            try SafeTensorsFile(tensors: tensors.map { ($0.path, $0.tensor) }, metadata: meta).write(to: out)
-        case "npz":
-            try NumPyFile.writeNpz(tensors.map { ($0.path, $0.tensor) }, to: out)
-        case "pt", "pth":
-            try PyTorchFile.writeZip(stateDict: tensors.map { ($0.path, $0.tensor) }, to: out)
-        default:
-            throw ValidationError("--to must end in .safetensors, .npz, .pt or .pth (got '\(to)')")
-        }
-        let elements = tensors.reduce(0) { $0 + $1.tensor.count }
-        print("wrote \(to): \(grouped(tensors.count)) tensors, \(grouped(elements)) elements")
-    }
-
-    /// Non-tensor leaves by dotted path, as JSON-compatible values.
-    private func nonTensorValues(_ v: CheckpointValue) -> [String: Any] {
-        var out: [String: Any] = [:]
-        func walk(_ v: CheckpointValue, _ path: String) {
-            switch v {
-            case .tensor: return
-            case .dict, .list, .tuple: for (k, c) in v.children { walk(c, path.isEmpty ? k : path + "." + k) }
-            case .none: out[path] = NSNull()
-            case let .bool(b): out[path] = b
-            case let .int(i): out[path] = i
-            case let .bigInt(s): out[path] = s
-            case let .float(f): out[path] = f.isFinite ? f : String(f)
-            case let .string(s): out[path] = s
-            case let .bytes(d): out[path] = d.base64EncodedString()
-            }
-        }
-        walk(v, "")
-        return out
+        var request = ConvertCheckpointRequest(file: file, to: to)
+        request.select = select
+        let report = try request.run(in: JobContext())
+        print("wrote \(report.output): \(grouped(report.tensors)) tensors, \(grouped(report.elements)) elements")
     }
 }

@@ -1,4 +1,4 @@
-// `voicestyle eval …`: the evaluation jobs (Jobs.evalFaces).
+// `voicestyle eval …`: the evaluation jobs (EvalFacesRequest, EvalInversionRequest, EvalGenerationRequest, EvalAssociationRequest).
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -7,13 +7,11 @@ extension IdentityModelKind: ExpressibleByArgument {}
 
 /// What every eval subcommand takes: the model-file folder, progress and JSON output.
 struct EvalRunOptions: ParsableArguments {
-    @Option(help: "Folder of the model files (dlib's recogniser, IR-SE50, …).", completion: .directory)
-    var checkpoints: String = "checkpoints"
+    @OptionGroup var folder: CheckpointsOption
     @Flag(help: "No progress display.") var quiet = false
     @Flag(help: "Print the report as JSON.") var json = false
 
-    var models: ModelLoader { ModelLoader(checkpoints: URL(fileURLWithPath: checkpoints)) }
-    var progress: JobProgress { ProgressPrinter(quiet: quiet || json).callAsFunction }
+    var context: JobContext { JobContext(models: ModelLoader(locator: folder.locator), progress: ProgressPrinter(quiet: quiet || json).callAsFunction) }
 }
 
 struct EvalCommand: ParsableCommand {
@@ -47,8 +45,8 @@ struct EvalFacesCommand: ParsableCommand {
     func run() throws {
         var request = EvalFacesRequest(faces: faces)
         (request.identityModel, request.irse50, request.out) = (identityModel, idModel, out)
-        let r = try Jobs.evalFaces(request, models: common.models, progress: common.progress)
-        if common.json { return try printReport(r) }
+        let r = try request.run(in: common.context)
+        if common.json { return try printReport(EvalFacesRequest.envelope(r)) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print("\(r.model): \(r.faces) faces of \(r.identities) identities (\(r.noFaceDetected) without a detected face), \(String(format: "%.1f", r.facesPerSecond)) faces/s")
         print(String(format: "rank-1 identification %.2f %%, verification AUC %.4f, EER %.2f %% (%d pairs)", 100 * r.rank1, r.auc, 100 * r.eer, r.pairs))
@@ -83,8 +81,8 @@ struct EvalInversionCommand: ParsableCommand {
     func run() throws {
         var request = EvalInversionRequest(folder: folder)
         (request.identityModel, request.irse50, request.vgg, request.lpips, request.out) = (identityModel, idModel, vgg, lpips, out)
-        let r = try Jobs.evalInversion(request, models: common.models, progress: common.progress)
-        if common.json { return try printReport(r) }
+        let r = try request.run(in: common.context)
+        if common.json { return try printReport(EvalInversionRequest.envelope(r)) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print(tableRow(["image", "id cos", "LPIPS", "PSNR dB", "MSE"], widths: [-32, 8, 8, 8, 9]))
         for q in r.images + (r.mean.map { [$0] } ?? []) {
@@ -146,8 +144,8 @@ struct EvalGenerationCommand: ParsableCommand {
             try infer.config.validate()
             request.infer = infer
         }
-        let r = try Jobs.evalGeneration(request, models: common.models, progress: common.progress)
-        if common.json { return try printReport(r) }
+        let r = try request.run(in: common.context)
+        if common.json { return try printReport(EvalGenerationRequest.envelope(r)) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         if let w = r.warning { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         print(String(format: "%d identities (%d inferred now): cosine %.4f, L1 %.3f, L2 %.4f; 1:2 matching %@", r.identities.count, r.inferred, r.cosine, r.l1, r.l2,
@@ -191,8 +189,8 @@ struct EvalAssociationCommand: ParsableCommand {
     func run() throws {
         var request = EvalAssociationRequest(voices: voices, faces: faces)
         (request.cmpc, request.pairs, request.dataRoot, request.trials, request.seed, request.out) = (cmpc, pairs, dataRoot, trials, seed, out)
-        let r = try Jobs.evalAssociation(request, models: common.models, progress: common.progress)
-        if common.json { return try printReport(r) }
+        let r = try request.run(in: common.context)
+        if common.json { return try printReport(EvalAssociationRequest.envelope(r)) }
         for s in r.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         func pct(_ x: Double?) -> String { x.map { String(format: "%.1f %%", 100 * $0) } ?? "-" }
         print("\(r.voices) voices, \(r.faces) faces, \(r.identities) identities")

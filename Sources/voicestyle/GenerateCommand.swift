@@ -1,4 +1,4 @@
-// `voicestyle generate` (Jobs.generate): images from a StyleGAN2 checkpoint for random or given latents.
+// `voicestyle generate` (GenerateRequest): images from a StyleGAN2 checkpoint for random or given latents.
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -76,7 +76,8 @@ struct GenerateCommand: ParsableCommand {
         if single && !grid && request.latents == nil && count > 1 {
             throw ValidationError("\(count) samples and --out is one .png file: add --grid, or give a folder")
         }
-        let (images, tensor) = try Jobs.generate(request) { e in FileHandle.standardError.write(Data("generated \(e.done)/\(e.total)\n".utf8)) }
+        let generated = try request.run(in: JobContext { e in FileHandle.standardError.write(Data("generated \(e.done)/\(e.total)\n".utf8)) })
+        let (images, tensor) = (generated.images, generated.tensor)
         let outURL = URL(fileURLWithPath: out)
         if single {
             guard grid || images.count == 1 else {

@@ -1,34 +1,8 @@
-// `voicestyle index build|invert|import-cmpc-memory|merge` and `voicestyle search`: argument parsing over the
-// library's jobs (Jobs.buildIndex, Jobs.invertPrototypes, Jobs.search).
+// `voicestyle index build|invert|import-cmpc-memory|merge|merge-latents` and `voicestyle search`: argument parsing
+// over the library's jobs (BuildIndexRequest, InvertPrototypesRequest, …, SearchRequest).
 import ArgumentParser
 import Foundation
 import VoiceStyle
-
-/// Options naming an index folder.
-struct IndexLocation: ParsableArguments {
-    @Option(help: "Folder holding the prototype indexes.", completion: .directory)
-    var prototypes: String = "prototypes"
-
-    func directory(_ name: String) -> URL {
-        name.contains("/") ? URL(fileURLWithPath: name) : URL(fileURLWithPath: prototypes).appendingPathComponent(name)
-    }
-}
-
-/// Model-file options of the jobs that invert (generator and the projector's loss networks).
-struct InversionModelOptions: ParsableArguments {
-    @Option(help: "Generator checkpoint (default checkpoints/550000.pt; demo:generator: the demo's untrained one).", completion: .file())
-    var generator: String?
-    @Option(help: "torchvision VGG16 weights (default checkpoints/vgg16-397923af.pth), or a whole lpips state dict.", completion: .file())
-    var vgg: String?
-    @Option(help: "LPIPS v0.1 lin weights (default checkpoints/vgg.pth).", completion: .file())
-    var lpips: String?
-    @Option(help: "IR-SE50 weights (default checkpoints/model_ir_se50.pth); not loaded when the identity weight is 0.", completion: .file())
-    var idModel: String?
-
-    func paths(cmpc: String? = nil) -> ModelPaths { ModelPaths(generator: generator, cmpc: cmpc, identity: idModel, vgg: vgg, lpips: lpips) }
-    /// The files given (for `Demo.loader`: "demo:…" names select the demo's models).
-    var names: [String?] { [generator, vgg, lpips, idModel] }
-}
 
 struct IndexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -76,6 +50,7 @@ struct IndexBuildCommand: ParsableCommand {
     var shard: String?
     @OptionGroup var alignment: AlignFlag
     @OptionGroup var location: IndexLocation
+    @OptionGroup var folder: CheckpointsOption
     @Flag(help: "No progress display.")
     var quiet = false
     @Flag(help: "Print the report as JSON.")
@@ -91,8 +66,8 @@ struct IndexBuildCommand: ParsableCommand {
         request.batch = batch
         request.align = alignment.options
         request.shard = try shard.map { try Shard.parse($0) }
-        let report = try Jobs.buildIndex(request, models: Demo.loader(for: [cmpc]), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
-        if json { return try printReport(report) }
+        let report = try request.run(in: JobContext(models: Demo.loader(for: [cmpc], locator: folder.locator), progress: ProgressPrinter(quiet: quiet || json).callAsFunction))
+        if json { return try printReport(BuildIndexRequest.envelope(report)) }
         let s = report.summary
         print("index \(report.index): \(s.embedded) embedded, \(s.skipped) skipped, \(s.duplicates) duplicates, "
               + "\(s.alreadyDone) already done, in \(String(format: "%.1f", s.seconds)) s")
@@ -118,10 +93,10 @@ struct IndexImportCommand: ParsableCommand {
     @OptionGroup var location: IndexLocation
 
     func run() throws {
-        let dir = location.directory(name)
-        try PrototypeIndex.importCMPCMemory(directory: dir, memory: Checkpoint.open(URL(fileURLWithPath: memory)), csv: URL(fileURLWithPath: csv),
-                                            facesRoot: URL(fileURLWithPath: facesRoot), clusters: clusters)
-        print("imported \(memory) into \(dir.path)")
+        var request = ImportMemoryRequest(index: location.directory(name).path, memory: memory, csv: csv, facesRoot: facesRoot)
+        request.clusters = clusters
+        let report = try request.run(in: JobContext())
+        print("imported \(memory) into \(report.index): \(report.prototypes) prototypes")
     }
 }
 
@@ -135,9 +110,8 @@ struct IndexMergeCommand: ParsableCommand {
     @OptionGroup var location: IndexLocation
 
     func run() throws {
-        let out = location.directory(output)
-        try PrototypeIndex.merge(output: out, parts: parts.map { location.directory($0) })
-        print("merged \(parts.count) parts into \(out.path): \(try PrototypeIndex(directory: out).records.count) prototypes")
+        let report = try MergeIndexesRequest(output: location.directory(output).path, parts: parts.map { location.directory($0).path }).run(in: JobContext())
+        print("merged \(report.parts) parts into \(report.output): \(report.prototypes) prototypes")
     }
 }
 
@@ -160,14 +134,7 @@ struct IndexInvertCommand: ParsableCommand {
     @Argument(help: "Index name or path.")
     var name: String
     @OptionGroup var modelFiles: InversionModelOptions
-    @Option(help: "Projector steps.")
-    var steps: Int = 300
-    @Option(help: "Identity-loss weight (0 skips IR-SE50).")
-    var idWeight: Double = 1
-    @Flag(help: "Optimise W+ (one latent per layer) instead of W.")
-    var wPlus = false
-    @Option(help: "Seed.")
-    var seed: UInt64 = 0
+    @OptionGroup var projector: ProjectorOptions
     @Option(help: "Invert only the M members nearest each k-means centroid (the index needs --clusters).")
     var perCluster: Int?
     @Option(help: "Invert slice I of N (e.g. 0/4) into INDEX/latents; auto: the Slurm array task (Kubernetes: auto/N).")
@@ -182,13 +149,11 @@ struct IndexInvertCommand: ParsableCommand {
         var request = InvertPrototypesRequest(index: location.directory(name).path)
         request.perCluster = perCluster
         request.shard = try shard.map { try Shard.parse($0) }
-        request.settings.projector.steps = steps
-        request.settings.projector.identityWeight = idWeight
-        request.settings.projector.wPlus = wPlus
-        request.settings.seed = seed
+        request.settings.projector = projector.config
+        request.settings.seed = projector.seed
         request.models = modelFiles.paths()
-        let report = try Jobs.invertPrototypes(request, models: Demo.loader(for: modelFiles.names), progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
-        if json { return try printReport(report) }
+        let report = try request.run(in: JobContext(models: modelFiles.loader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction))
+        if json { return try printReport(InvertPrototypesRequest.envelope(report)) }
         for s in report.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         print("\(report.index)\(report.shard.map { " shard \($0)" } ?? ""): \(report.inverted) prototype(s) inverted now, \(report.cached) already cached, "
               + "\(report.skipped.count) skipped" + (report.latentFile.map { " (latents in \($0))" } ?? ""))
@@ -215,8 +180,8 @@ struct IndexMergeLatentsCommand: ParsableCommand {
     func run() throws {
         var request = MergeLatentsRequest(index: location.directory(name).path)
         request.shards = shards
-        let report = try Jobs.mergeLatents(request)
-        if json { return try printReport(report) }
+        let report = try request.run(in: JobContext())
+        if json { return try printReport(MergeLatentsRequest.envelope(report)) }
         for (path, reason) in report.summary.skipped.sorted(by: { $0.key < $1.key }) { FileHandle.standardError.write(Data("skipped \(path): \(reason)\n".utf8)) }
         print("\(report.index): merged \(report.summary.latents) latent(s) from \(report.summary.shards) shard(s), \(report.summary.skipped.count) skipped")
     }
@@ -245,11 +210,12 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "JSON output.")
     var json = false
     @OptionGroup var location: IndexLocation
+    @OptionGroup var folder: CheckpointsOption
 
     func run() throws {
         var request = SearchRequest(index: location.directory(index).path)
         (request.voice, request.face, request.embedding, request.cmpc, request.k, request.mode) = (voice, face, embedding, cmpc, k, mode)
-        let hits = try Jobs.search(request, models: Demo.loader(for: [cmpc]))
+        let hits = try request.run(in: JobContext(models: Demo.loader(for: [cmpc], locator: folder.locator))).hits
         if json { return print(String(decoding: try JSONEncoder().encode(hits), as: UTF8.self)) }
         print(tableRow(["rank", "cosine", "identity", "path"], widths: [4, 7, -24, -40]))
         for h in hits { print(tableRow([String(h.rank), String(format: "%.4f", h.cosine), h.identity, h.path], widths: [4, 7, -24, -40])) }

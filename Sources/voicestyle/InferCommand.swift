@@ -1,4 +1,4 @@
-// `voicestyle infer` (Jobs.infer), `voicestyle demo` (Jobs.demo) and `voicestyle doctor`.
+// `voicestyle infer`: argument parsing over InferRequest and InferManyRequest.
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -11,7 +11,8 @@ struct InferCommand: ParsableCommand {
             Writes face.png, sheet.png (the prototypes with identity and cosine, the averaged-latent face and the \
             refined face, captioned), latent.npy and report.json to --out. Prototype latents come from the index's cache \
             (`voicestyle index invert`) when made with the same generator and settings, else they are inverted now and \
-            cached; report.json says which ("latent_source": "cache" or "inverted"). Model files default to checkpoints/; \
+            cached; report.json says which ("latent_source": "cache" or "inverted"). Model files are found in the \
+            checkpoints folders (`voicestyle doctor` lists them); \
             CMPC defaults to the checkpoint the index was built with. --upstream-compat uses upstream's refinement loss \
             exactly (no identity term, no latent anchor). \
             --voices LIST infers every clip of a folder (walked) or of a CSV with a path column into --out/NAME/, NAME \
@@ -73,28 +74,28 @@ struct InferCommand: ParsableCommand {
         c.refinement.upstreamCompat = upstreamCompat
         c.inversion.projector.steps = invertSteps
         c.inversion.seed = invertSeed
-        let loader = try Demo.loader(for: modelFiles.names + [cmpc])
+        let loader = try modelFiles.loader(cmpc)
         if let voices { return try runMany(voices, config: c, loader: loader) }
         var request = InferRequest(voice: voice ?? "", index: location.directory(index).path)
         request.config = c
         request.models = modelFiles.paths(cmpc: cmpc)
         try c.validate()
-        let outURL = try prepareOutputFolder(out, option: "--out")
-        let result = try Jobs.infer(request, models: loader, progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
+        let outURL = try prepareOutputFolder(out, field: "out")
+        let result = try request.run(in: JobContext(models: loader, progress: ProgressPrinter(quiet: quiet || json).callAsFunction))
         for s in result.report.skipped { FileHandle.standardError.write(Data("warning: skipped prototype \(s.path): \(s.reason)\n".utf8)) }
         try result.write(to: outURL)
-        if json { return try printReport(result.report) }
+        if json { return try printReport(InferRequest.envelope(result.report)) }
         if !quiet { print(summaryLine(result, folder: out)) }
     }
 
-    /// `--voices`: Jobs.inferMany; one line per voice, then the totals; exit status 1 when a voice failed.
+    /// `--voices`: InferManyRequest; one line per voice, then the totals; exit status 1 when a voice failed.
     func runMany(_ voices: String, config: InferenceConfig, loader: ModelLoader) throws {
         var request = InferManyRequest(voices: voices, index: location.directory(index).path, out: out)
         request.config = config
         request.models = modelFiles.paths(cmpc: cmpc)
         request.shard = try shard.map { try Shard.parse($0) }
-        let report = try Jobs.inferMany(request, models: loader, progress: ProgressPrinter(quiet: quiet || json).callAsFunction)
-        if json { try printReport(report) } else {
+        let report = try request.run(in: JobContext(models: loader, progress: ProgressPrinter(quiet: quiet || json).callAsFunction))
+        if json { try printReport(InferManyRequest.envelope(report)) } else {
             for v in report.voices {
                 switch v.status {
                 case .done: if !quiet { print("\(v.folder): done in \(String(format: "%.1f", v.seconds)) s") }
@@ -118,126 +119,3 @@ func summaryLine(_ result: InferenceResult, folder: String) -> String {
         + "prototype latents: \(cached) cached, \(result.report.prototypes.count - cached) inverted now)"
 }
 
-struct DemoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "demo",
-        abstract: "Run the whole pipeline on the bundled sample faces and voice with tiny untrained models (no downloads).",
-        discussion: """
-            Builds a prototype index of the 44 bundled face photos (11 people), inverts the prototypes the voice \
-            retrieves, refines their averaged latent towards the voice and writes face.png, sheet.png, latent.npy, \
-            report.json and demo.json to --out. The models are seeded random weights made by code, so the face is \
-            not meaningful: the demo shows every stage and every output. With the real model files \
-            (`voicestyle models fetch`) use `voicestyle index build` and `voicestyle infer`.
-            """)
-
-    @Option(help: "Output folder.", completion: .directory)
-    var out: String = "voicestyle-demo"
-    @Option(help: "A voice clip of your own (default: the bundled VoxCeleb clip).", completion: .file())
-    var voice: String?
-    @Option(help: "Refinement steps.")
-    var steps: Int = 20
-    @Option(help: "Projector steps per retrieved prototype.")
-    var invertSteps: Int = 30
-    @Option(help: "Seed.")
-    var seed: UInt64 = 0
-    @Flag(inversion: .prefixedNo, help: "FFHQ-align the bundled photos first (dlib; needs libdlib-data).")
-    var align = true
-    @Flag(help: "No progress display.") var quiet = false
-
-    func run() throws {
-        var request = DemoRequest()
-        (request.out, request.voice, request.steps, request.invertSteps, request.seed) = (out, voice, steps, invertSteps, seed)
-        request.align = align
-        let (result, report) = try Jobs.demo(request, progress: ProgressPrinter(quiet: quiet).callAsFunction)
-        let s = report.index.summary
-        print("demo index: \(s.embedded) faces \(align ? "aligned and " : "")embedded in \(report.index.index)"
-              + (s.skipped > 0 ? " (\(s.skipped) skipped: \(s.skipReasons.keys.sorted().joined(separator: ", ")))" : ""))
-        print(summaryLine(result, folder: out))
-        print(Demo.notice)
-    }
-}
-
-struct DoctorCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "doctor",
-        abstract: "Check the model files in checkpoints/ (present, loadable, expected shapes) and the system libraries.",
-        discussion: "Missing files can be downloaded with `voicestyle models fetch`; `voicestyle demo` runs without any of them.")
-
-    @Option(help: "Folder of the model files.", completion: .directory)
-    var checkpoints: String = "checkpoints"
-
-    func run() throws {
-        var problems = 0
-        let folder = URL(fileURLWithPath: checkpoints)
-        let loader = ModelLoader(checkpoints: folder)
-        func check(_ file: ModelFile, _ load: () throws -> String) {
-            guard FileManager.default.fileExists(atPath: folder.appendingPathComponent(file.name).path) else {
-                print("✗ \(file.name): missing — the \(file.what); `voicestyle models fetch --only \(file.name)` or download it from \(file.source)")
-                problems += 1
-                return
-            }
-            do { print("✓ \(file.name): \(try load())") } catch {
-                print("✗ \(file.name): \(error)")
-                problems += 1
-            }
-        }
-        check(.generator) { let g = try loader.generator(nil).0; return "StyleGAN2 \(g.config.size) px, W \(g.config.styleDim), latent_avg \(g.latentAverage != nil ? "present" : "absent")" }
-        check(.cmpc) { "CMPC voice/face ResNets, \(try loader.cmpc(nil).0.voice.embeddingSize)-d" }
-        check(.memory) { "prototype memory with \(try Checkpoint.open(folder.appendingPathComponent(ModelFile.memory.name)).root.children.count) entries" }
-        check(.irse50) { "IR-SE50, \(try loader.identity(nil).0.network.embeddingSize)-d embeddings" }
-        check(.vgg16) { _ = try loader.lpips(vgg: nil, lin: nil); return "VGG16 features + LPIPS lin layers" }
-        check(.lpips) { "LPIPS lin layers, \(try StateDict(Checkpoint.open(folder.appendingPathComponent(ModelFile.lpips.name))).keys.count) tensors" }
-        if FileManager.default.fileExists(atPath: FaceDetector.defaultLandmarkModel) {
-            do {
-                _ = try FaceDetector.shared()
-                print("✓ face alignment: dlib detector + 68-point landmarks (\(FaceDetector.defaultLandmarkModel); iBUG 300-W, no commercial use)")
-            } catch { print("✗ face alignment: \(error)"); problems += 1 }
-        } else {
-            print("✗ face alignment: \(FaceDetectorError.landmarkModelMissing(FaceDetector.defaultLandmarkModel))")
-            problems += 1
-        }
-        let recognizerFiles = [FaceRecognizer.defaultModel, FaceRecognizer.defaultShapePredictor]
-            .map { folder.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
-        do {
-            _ = try FaceRecognizer.shared(model: recognizerFiles[0], shapePredictor: recognizerFiles[1])
-            print("✓ face recognition: dlib ResNet, 128-d descriptors + 5-point landmarks (CC0)")
-        } catch { print("✗ face recognition: \(error)"); problems += 1 }
-        print("✓ system libraries: OpenBLAS \(BLASThreads.current) threads, libsndfile, soxr, WebRTC VAD, TurboJPEG, libpng, FAISS, dlib (linked)")
-        if (try? Demo.data) != nil { print("✓ demo material: bundled (voicestyle demo runs without model files)") }
-        if problems > 0 { throw ExitCode(1) }
-    }
-}
-
-struct ModelsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "models", abstract: "Get the upstream model files.", subcommands: [ModelsFetchCommand.self])
-}
-
-struct ModelsFetchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "fetch",
-        abstract: "Download the upstream model files into checkpoints/ (resumable; verified where sizes and hashes are known).",
-        discussion: """
-            Files come from where upstream publishes them (ModelFile table; `voicestyle doctor` lists them). An \
-            interrupted download resumes from its .part file; Google Drive's confirm page is answered. When a host \
-            refuses (a Drive folder, a quota, a login), the message names the URL to open in a browser and where to \
-            save the file. Exit status 1 when any file is missing afterwards.
-            """)
-
-    @Option(help: "Only this file (repeatable): 550000.pt, model_best_256.pth.tar, frame_memory_best_256.pth.tar, model_ir_se50.pth, vgg16-397923af.pth, vgg.pth.")
-    var only: [String] = []
-    @Option(help: "Folder to download into.", completion: .directory)
-    var checkpoints: String = "checkpoints"
-    @Flag(help: "No progress display.") var quiet = false
-
-    func run() throws {
-        var request = FetchModelsRequest()
-        request.folder = checkpoints
-        request.only = only.isEmpty ? nil : only
-        let results = try Jobs.fetchModels(request, progress: ProgressPrinter(quiet: quiet).callAsFunction)
-        for r in results {
-            if let e = r.error { print("✗ \(r.name): \(e)") } else { print("✓ \(r.name): \(r.status), \(r.bytes ?? 0) bytes, sha256 \(r.sha256 ?? "?")") }
-        }
-        if results.contains(where: { $0.status == "failed" }) { throw ExitCode(1) }
-    }
-}

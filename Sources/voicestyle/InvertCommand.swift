@@ -13,7 +13,8 @@ struct InvertCommand: ParsableCommand {
             upstream's learning-rate ramp and latent noise. Per image NAME it writes NAME.npy (the latent: [1, 512] \
             for W, [1, n_latent, 512] for W+), NAME_noise.npz (noise_0 …), NAME.png (the reconstruction), \
             NAME_compare.png (target | reconstruction) and, for the run, report.json. Images are inverted \
-            jointly as one batch (upstream) unless --independent. Model files default to checkpoints/.
+            jointly as one batch (upstream) unless --independent. Model files are found in the checkpoints folders \
+            (`voicestyle doctor` lists them).
             """)
 
     @Argument(help: "Face photos (JPEG or PNG).", completion: .file())
@@ -21,29 +22,10 @@ struct InvertCommand: ParsableCommand {
 
     @OptionGroup var modelFiles: InversionModelOptions
 
-    @Option(help: "Optimisation steps (voicestyle: 300; rosinality's CLI: 1000).")
-    var steps: Int = 300
-
-    @Option(help: "Peak learning rate.")
-    var lr: Double = 0.1
-
-    @Option(help: "Weight of the identity loss (0 disables it).")
-    var idWeight: Double = 1
-
-    @Option(help: "Weight of the pixel MSE.")
-    var mse: Double = 0
-
-    @Flag(help: "Optimise one latent per generator layer (W+).")
-    var wPlus = false
+    @OptionGroup var projector: ProjectorOptions
 
     @Flag(help: "Invert each image on its own instead of as one batch.")
     var independent = false
-
-    @Option(help: "Seed for the mean-latent samples, the initial noise maps and the latent noise.")
-    var seed: UInt64 = 0
-
-    @Option(help: "z samples for the mean W and its σ.")
-    var meanSamples: Int = 10_000
 
     @OptionGroup var alignment: AlignFlag
 
@@ -55,15 +37,13 @@ struct InvertCommand: ParsableCommand {
 
     func run() throws {
         var request = InvertRequest(images: images)
-        var c = ProjectorConfig()
-        (c.steps, c.learningRate, c.identityWeight, c.mse, c.wPlus, c.meanLatentSamples) = (steps, lr, idWeight, mse, wPlus, meanSamples)
-        request.projector = c
-        (request.seed, request.independent) = (seed, independent)
+        request.projector = projector.config
+        (request.seed, request.independent) = (projector.seed, independent)
         request.models = modelFiles.paths()
         request.align = alignment.options
         try request.validate()
-        let outURL = try prepareOutputFolder(out, option: "--out")
-        let result = try Jobs.invert(request, models: ModelLoader(), progress: ProgressPrinter(quiet: quiet).callAsFunction)
+        let outURL = try prepareOutputFolder(out, field: "out")
+        let result = try request.run(in: JobContext(models: modelFiles.loader(), progress: ProgressPrinter(quiet: quiet).callAsFunction))
         for s in result.report.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }
         try result.write(to: outURL)
         print("inverted \(result.outputs.count) of \(images.count) image(s) into \(out)")

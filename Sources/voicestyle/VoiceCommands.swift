@@ -1,4 +1,4 @@
-// `voicestyle features` (Jobs.features) and `voicestyle embed` (Jobs.embed): the voice front-end and the CMPC / IR-SE50 encoders.
+// `voicestyle features` (FeaturesRequest) and `voicestyle embed` (EmbedRequest): the voice front-end and the CMPC / IR-SE50 encoders.
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -28,7 +28,7 @@ struct FeaturesCommand: ParsableCommand {
     func run() throws {
         var request = FeaturesRequest(voice: voice)
         (request.skipVAD, request.crop) = (noVAD, crop)
-        let t = try Jobs.features(request)
+        let t = try request.run(in: JobContext()).tensor
         try NumPyFile.npyData(StoredTensor(t)).write(to: URL(fileURLWithPath: out), options: .atomic)
         print("wrote \(out): shape \(t.shape)")
     }
@@ -73,7 +73,7 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         var request = cmpc.map { EmbedRequest(model: .cmpc, checkpoint: $0) } ?? EmbedRequest(model: .identity, checkpoint: identity ?? "")
         (request.voice, request.voiceFeatures, request.face) = (voice, voiceFeatures, face)
-        let embedding = try Jobs.embed(request)
+        let embedding = try request.run(in: JobContext()).tensor
         try NumPyFile.npyData(StoredTensor(embedding)).write(to: URL(fileURLWithPath: out), options: .atomic)
         print("wrote \(out): shape \(embedding.shape)")
     }

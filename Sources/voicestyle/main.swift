@@ -18,7 +18,7 @@ struct VoiceStyleCommand: ParsableCommand {
 }
 
 /// Runs the command line: usage errors print the usage and exit 64; errors of the work itself print one plain
-/// sentence (`plainMessage`) on its own line on standard error and exit 1.
+/// sentence (`commandLineMessage`) on its own line on standard error and exit 1.
 func runCommandLine() -> Never {
     // Ctrl-C and kill end the process at once, also where the parent ignored them: outputs are written through
     // temporary names and renamed at the end, index builds commit per batch, so nothing partial is left.
@@ -40,7 +40,7 @@ func runCommandLine() -> Never {
         VoiceStyleCommand.exit(withError: e)
     } catch {
         // On a terminal a progress bar may be open on the current line: start a fresh one.
-        FileHandle.standardError.write(Data("\(isatty(STDERR_FILENO) == 1 ? "\n" : "")error: \(plainMessage(error))\n".utf8))
+        FileHandle.standardError.write(Data("\(isatty(STDERR_FILENO) == 1 ? "\n" : "")error: \(commandLineMessage(error))\n".utf8))
         Foundation.exit(1)
     }
 }

@@ -7,6 +7,7 @@ import Testing
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
 import VoiceStyleIndex
+import VoiceStylePipeline
 import VoiceStyleModels
 import VoiceStyleTestSupport
 
@@ -33,7 +34,7 @@ enum IntegrityFixtures {
         try ("path,identity\n" + items.map { "\($0.path),\($0.identity)" }.joined(separator: "\n") + "\n").write(to: csv, atomically: true, encoding: .utf8)
         var o = IndexBuildOptions()
         o.batch = 16
-        return try PrototypeIndex.build(directory: dir, source: .csv(csv, facesRoot: IndexFixtures.faces), cmpc: model, cmpcSHA256: IndexFixtures.sha, options: o)
+        return try PrototypeIndex.build(directory: dir, source: .csv(csv, facesRoot: IndexFixtures.faces), encoder: FaceEncoder(model, checkpointSHA256: IndexFixtures.sha), options: o)
     }
 
     /// The FAISS files in an index folder.
@@ -149,7 +150,7 @@ extension PrototypeIndexTests {
         o.batch = 16
         var message = ""
         do {
-            try PrototypeIndex.build(directory: dir, source: .folder(IndexFixtures.faces, identityLevel: 1), cmpc: model, cmpcSHA256: IndexFixtures.sha, options: o)
+            try PrototypeIndex.build(directory: dir, source: .folder(IndexFixtures.faces, identityLevel: 1), encoder: FaceEncoder(model, checkpointSHA256: IndexFixtures.sha), options: o)
         } catch { message = String(describing: error) }
         #expect(message == "index \(dir.path) is being built by process \(p.processIdentifier)")
         #expect(Date().timeIntervalSince(t0) < 5, "the second builder must fail fast")

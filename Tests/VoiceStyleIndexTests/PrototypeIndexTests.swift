@@ -6,6 +6,7 @@ import Testing
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
 import VoiceStyleIndex
+import VoiceStylePipeline
 import VoiceStyleModels
 import VoiceStyleTestSupport
 
@@ -29,7 +30,7 @@ enum IndexFixtures {
         var o = IndexBuildOptions()
         o.clusters = 11
         o.batch = 16
-        _ = try? PrototypeIndex.build(directory: dir, source: .folder(faces, identityLevel: 1), cmpc: model, cmpcSHA256: sha, options: o)
+        _ = try? PrototypeIndex.build(directory: dir, source: .folder(faces, identityLevel: 1), encoder: FaceEncoder(model, checkpointSHA256: sha), options: o)
         return dir
     }()
 
@@ -74,7 +75,7 @@ struct PrototypeIndexTests {
             o.shard = (i, 2)
             o.clusters = 11
             o.batch = 16
-            try PrototypeIndex.build(directory: dir, source: .folder(IndexFixtures.faces, identityLevel: 1), cmpc: model, cmpcSHA256: IndexFixtures.sha, options: o)
+            try PrototypeIndex.build(directory: dir, source: .folder(IndexFixtures.faces, identityLevel: 1), encoder: FaceEncoder(model, checkpointSHA256: IndexFixtures.sha), options: o)
         }
         let merged = IndexFixtures.temporary("merged")
         try PrototypeIndex.merge(output: merged, parts: parts)
@@ -84,7 +85,7 @@ struct PrototypeIndexTests {
         #expect(try a.searchInstances(q, k: 10) == b.searchInstances(q, k: 10))
         // Mixing checkpoints is refused.
         #expect(throws: IndexError.self) {
-            try PrototypeIndex.build(directory: merged, source: .folder(IndexFixtures.faces, identityLevel: 1), cmpc: model, cmpcSHA256: "0000")
+            try PrototypeIndex.build(directory: merged, source: .folder(IndexFixtures.faces, identityLevel: 1), encoder: FaceEncoder(model, checkpointSHA256: "0000"))
         }
     }
 
@@ -118,7 +119,7 @@ struct PrototypeIndexTests {
         var o = IndexBuildOptions()
         o.clusters = 11
         o.batch = 16
-        let summary = try PrototypeIndex.build(directory: dir, source: .folder(IndexFixtures.faces, identityLevel: 1), cmpc: model, cmpcSHA256: IndexFixtures.sha, options: o)
+        let summary = try PrototypeIndex.build(directory: dir, source: .folder(IndexFixtures.faces, identityLevel: 1), encoder: FaceEncoder(model, checkpointSHA256: IndexFixtures.sha), options: o)
         #expect(summary.alreadyDone == before)
         #expect(try IndexFixtures.contents(dir) == IndexFixtures.contents(single))
     }
@@ -134,11 +135,11 @@ struct PrototypeIndexTests {
         let real = try Data(contentsOf: src.appendingPathComponent(names.first!))
         try real.prefix(200).write(to: root.appendingPathComponent("Julia_Stiles/broken.jpg"))
         try Data("notes".utf8).write(to: root.appendingPathComponent("Julia_Stiles/readme.txt"))
-        var s = try PrototypeIndex.build(directory: dir, source: .folder(root, identityLevel: 1), cmpc: model, cmpcSHA256: IndexFixtures.sha)
+        var s = try PrototypeIndex.build(directory: dir, source: .folder(root, identityLevel: 1), encoder: FaceEncoder(model, checkpointSHA256: IndexFixtures.sha))
         #expect(s.embedded == 3 && s.skipped == 2)
         #expect(s.skipReasons == ["undecodable image": 1, "not a JPEG or PNG image": 1])
         try FileManager.default.copyItem(at: src.appendingPathComponent(names.last!), to: root.appendingPathComponent("Julia_Stiles/\(names.last!)"))
-        s = try PrototypeIndex.build(directory: dir, source: .folder(root, identityLevel: 1), cmpc: model, cmpcSHA256: IndexFixtures.sha)
+        s = try PrototypeIndex.build(directory: dir, source: .folder(root, identityLevel: 1), encoder: FaceEncoder(model, checkpointSHA256: IndexFixtures.sha))
         #expect(s.embedded == 1 && s.alreadyDone == 5)
         #expect(try PrototypeIndex(directory: dir).records.count == 4)
     }

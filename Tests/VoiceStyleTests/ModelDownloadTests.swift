@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import Testing
 import VoiceStyleCheckpoints
+import VoiceStyleHub
 import VoiceStylePipeline
 
 /// A running `download_server.py` serving a temporary folder with one deterministic stand-in file.
