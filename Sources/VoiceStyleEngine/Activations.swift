@@ -1,4 +1,4 @@
-// Activations: ReLU, leaky ReLU, PReLU, sigmoid, and rosinality's fused bias + leaky ReLU
+// Activations: ReLU, leaky ReLU, PReLU, sigmoid, tanh, and rosinality's fused bias + leaky ReLU
 // (stylegan2-pytorch op/fused_act.py, CPU path: leaky_relu(x + bias.view(1, C, 1, …), 0.2) · √2).
 import RealModule
 
@@ -20,6 +20,13 @@ extension Tensor {
         let y = mapped { 1 / (1 + T.exp(-$0)) }
         let yv = y.detachedView()  // the output's data, not the output: capturing `y` would be a reference cycle
         return Tensor.record("sigmoid", y, [self]) { g in [g.zipped(yv) { gi, s in gi * s * (1 - s) }] }
+    }
+
+    /// tanh(x) (torch.tanh); gradient 1 − tanh²(x).
+    public func tanh() -> Tensor<T> {
+        let y = mapped { T.tanh($0) }
+        let yv = y.detachedView()
+        return Tensor.record("tanh", y, [self]) { g in [g.zipped(yv) { gi, t in gi * (1 - t * t) }] }
     }
 
     /// Extent of axis 1 and the product of the axes after it (for per-channel parameters).

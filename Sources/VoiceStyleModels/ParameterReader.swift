@@ -9,6 +9,8 @@ enum ParameterKind: Sendable, Equatable {
     case heNormal
     /// N(0, 1) (StyleGAN2's raw equalised weights and constant input).
     case standardNormal
+    /// N(0, σ²) with the given σ (weights whose fan-in is not `count / shape[0]`, such as transposed convolutions).
+    case normal(Float)
     /// Uniform in [low, high) (LPIPS lin weights: [0, 0.1)).
     case uniform(Float, Float)
     /// Every element equal (biases 0, batch-norm weight and variance 1, PReLU 0.25, …).
@@ -61,6 +63,7 @@ final class ParameterReader {
                 let fanIn = shape.reduce(1, *) / shape[0]
                 t = Tensor.randomNormal(shape, using: &rng) * (2 / Float(fanIn)).squareRoot()
             case .standardNormal: t = Tensor.randomNormal(shape, using: &rng)
+            case let .normal(std): t = Tensor.randomNormal(shape, using: &rng) * std
             case let .uniform(low, high): t = Tensor.randomUniform(shape, low: low, high: high, using: &rng)
             case let .constant(v): t = Tensor(shape: shape, repeating: v)
             }

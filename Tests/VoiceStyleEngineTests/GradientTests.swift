@@ -56,6 +56,7 @@ struct GradientTests {
         #expect(finiteDifferenceError([x]) { $0[0].relu() } < tol)
         #expect(finiteDifferenceError([x]) { $0[0].leakyRelu(slope: 0.2) } < tol)
         #expect(finiteDifferenceError([x]) { $0[0].sigmoid() } < tol)
+        #expect(finiteDifferenceError([x]) { $0[0].tanh() } < tol)
         #expect(finiteDifferenceError([x, bias]) { $0[0].fusedLeakyRelu(bias: $0[1]) } < tol)
         #expect(finiteDifferenceError([x]) { $0[0].fusedLeakyRelu(bias: nil) } < tol)
         let x2 = randn([4, 7], &rng), b2 = randn([7], &rng)
