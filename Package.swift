@@ -172,7 +172,7 @@ let package = Package(
             dependencies: ["VoiceStyleEvaluation"]),
         .testTarget(
             name: "VoiceStyleTests",
-            dependencies: ["VoiceStyle", "VoiceStyleTestSupport"],
+            dependencies: ["VoiceStyle", "VoiceStyleServer", "VoiceStyleTestSupport"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "VoiceStyleServerTests",

@@ -83,10 +83,10 @@ extension PrototypeIndex {
             return parts.count == 2 && Int(parts[0]) != nil ? Int(parts[1]) : nil
         })
         guard let n = count ?? splits.first else {
-            throw IndexError.badSource("the index \(directory.path) has no latent shards (\(folder.path)/shard-I-of-N.sqlite): run voicestyle index invert --shard I/N first")
+            throw IndexError.badSource("the index \(directory.path) has no latent shards (\(folder.path)/shard-I-of-N.sqlite): invert its shards first (`voicestyle index invert --shard I/N`)")
         }
         if count == nil, splits.count > 1 {
-            throw IndexError.badSource("the index \(directory.path) holds latent shards of several splits (\(splits.sorted().map { "of \($0)" }.joined(separator: ", "))): name one with --shards N")
+            throw IndexError.badSource("the index \(directory.path) holds latent shards of several splits (\(splits.sorted().map { "of \($0)" }.joined(separator: ", "))): name one by its number of shards")
         }
         var shards: [PrototypeStore] = []
         var first: (key: String?, selection: String?) = (nil, nil)
@@ -104,7 +104,7 @@ extension PrototypeIndex {
             else if key != first.key {
                 throw IndexError.badSource("latent shard \(i)/\(n) of the index \(directory.path) was inverted with other settings or another generator than shard 0/\(n): rerun every shard with the same options")
             } else if selection != first.selection {
-                throw IndexError.badSource("latent shard \(i)/\(n) of the index \(directory.path) covers another selection of prototypes than shard 0/\(n) (other --per-cluster or paths, or the index changed): rerun every shard with the same options")
+                throw IndexError.badSource("latent shard \(i)/\(n) of the index \(directory.path) covers another selection of prototypes than shard 0/\(n) (another per-cluster selection or other paths, or the index changed): rerun every shard with the same options")
             }
             shards.append(s)
         }

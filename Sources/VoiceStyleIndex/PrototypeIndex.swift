@@ -36,11 +36,11 @@ public enum IndexError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .mixedCheckpoints(i, e, g): "the index \(i) was built with a CMPC checkpoint of sha256 \(e.prefix(12))…; this one is \(g.prefix(12))…: use the same checkpoint or a new index"
-        case let .mixedPreparation(i, e, g): "the index \(i) was built with face preparation \"\(e)\"; this build asks for \"\(g)\": use the same --align settings or a new index"
-        case let .notFound(p): "no prototype index at \(p) (build one with: voicestyle index build NAME --faces DIR --cmpc CKPT)"
+        case let .mixedPreparation(i, e, g): "the index \(i) was built with face preparation \"\(e)\"; this build asks for \"\(g)\": use the same alignment settings or a new index"
+        case let .notFound(p): "no prototype index at \(p) (build one first: `voicestyle index build NAME --faces DIR`)"
         case let .empty(p): "the prototype index \(p) holds no embedded prototypes"
-        case let .noClusters(p): "the index \(p) has no clusters: build it with --clusters K, or search with --mode instances"
-        case let .noEmbeddings(p): "the index \(p) holds no face embeddings (an imported CMPC memory): search it with --mode clusters"
+        case let .noClusters(p): "the index \(p) has no clusters: build it with k-means clusters, or search in instances mode"
+        case let .noEmbeddings(p): "the index \(p) holds no face embeddings (an imported CMPC memory): search it in clusters mode"
         case let .badSource(r): r
         case let .busy(i, pid): "index \(i) is being built by process \(pid)"
         case let .missingVectors(i, f): "the index \(i) has lost its FAISS file \(f): repair it with: voicestyle index build \(i)"

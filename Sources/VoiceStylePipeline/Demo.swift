@@ -54,6 +54,16 @@ public enum Demo {
         }
     }
 
+    /// The demo's settings on an infer request (the demo job and the web page's demo): the demo models, the
+    /// notice, 2,000 z samples for the mean latent and σ_W, 30 projector steps per prototype.
+    public static func configure(_ r: inout InferRequest) {
+        r.models = models
+        r.notice = notice
+        r.config.meanLatentSamples = 2000
+        r.config.inversion.projector.meanLatentSamples = 2000
+        r.config.inversion.projector.steps = 30
+    }
+
     /// Names under which `register` makes the demo models available to a `ModelLoader`.
     public static let models = ModelPaths(generator: "demo:generator", cmpc: "demo:cmpc", identity: "demo:irse50", vgg: "demo:lpips")
 
@@ -96,14 +106,11 @@ extension Jobs {
         if request.align { build.align = AlignOptions() }
         let index = try buildIndex(build, models: loader, progress: progress)
         var infer = InferRequest(voice: voice, index: build.index)
-        infer.models = Demo.models
-        infer.notice = Demo.notice
+        Demo.configure(&infer)
         infer.config.k = request.k
         infer.config.seed = request.seed
         infer.config.refinement.steps = request.steps
         infer.config.inversion.projector.steps = request.invertSteps
-        infer.config.meanLatentSamples = 2000
-        infer.config.inversion.projector.meanLatentSamples = 2000
         let result = try Jobs.infer(infer, models: loader, progress: progress)
         try result.write(to: out)
         let report = DemoReport(notice: Demo.notice, index: index, infer: result.report,

@@ -308,6 +308,7 @@ public struct MergeIndexesReport: PlainJobResult, Equatable {
     public var output: String
     public var parts: Int
     public var prototypes: Int
+    public init(output: String, parts: Int, prototypes: Int) { (self.output, self.parts, self.prototypes) = (output, parts, prototypes) }
 }
 
 extension MergeIndexesRequest: JobRequest {

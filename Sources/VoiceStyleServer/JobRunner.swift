@@ -111,7 +111,7 @@ let formFieldOfField: [String: String] = [
 ]
 
 /// One plain sentence for an error, request fields named as the page's form fields (never command-line flags).
-func webMessage(_ error: Error) -> String {
+public func webMessage(_ error: Error) -> String {
     if let e = error as? JobError { return e.rendered { formFieldOfField[$0] ?? "the \($0) setting" } }
     return plainMessage(error)
 }

@@ -312,12 +312,7 @@ public final class WebServer: Sendable {
         r.config.seed = UInt64(try form.integer("seed", 0...1_000_000_000, default: 0))
         r.config.aggregate = InferenceConfig.Aggregation(rawValue: try form.choice("aggregate", InferenceConfig.Aggregation.allCases.map(\.rawValue),
                                                                                    default: "mean"))!
-        if options.demo {
-            r.notice = Demo.notice
-            r.config.meanLatentSamples = 2000
-            r.config.inversion.projector.meanLatentSamples = 2000
-            r.config.inversion.projector.steps = 30
-        }
+        if options.demo { Demo.configure(&r) }
         try r.config.validate()
         return r
     }

@@ -14,7 +14,7 @@ struct VoiceStyleCommand: ParsableCommand {
             """,
         version: voiceStyleVersion,
         subcommands: [DemoCommand.self, InferCommand.self, IndexCommand.self, SearchCommand.self, InvertCommand.self, GenerateCommand.self, ServeCommand.self,
-                      FeaturesCommand.self, EmbedCommand.self, AlignCommand.self, EvalCommand.self, ModelsCommand.self, DoctorCommand.self, CheckpointCommand.self])
+                      FeaturesCommand.self, EmbedCommand.self, AlignCommand.self, EvalCommand.self, ModelsCommand.self, DoctorCommand.self, CheckpointCommand.self, JobsCommand.self])
 }
 
 /// Runs the command line: usage errors print the usage and exit 64; errors of the work itself print one plain

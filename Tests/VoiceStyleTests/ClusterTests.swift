@@ -121,7 +121,7 @@ struct ShardedInversionTests {
         #expect(try Jobs.invertPrototypes(invertRequest(sharded), models: loader).cached == 12)
         // Leftover slices of another split: the merge asks which.
         _ = try Jobs.invertPrototypes(invertRequest(sharded, shard: try Shard(index: 0, count: 2)), models: loader)
-        #expect(message { _ = try Jobs.mergeLatents(MergeLatentsRequest(index: sharded)) }.contains("--shards N"))
+        #expect(message { _ = try Jobs.mergeLatents(MergeLatentsRequest(index: sharded)) }.contains("name one by its number of shards"))
         var three = MergeLatentsRequest(index: sharded)
         three.shards = 3
         #expect(try Jobs.mergeLatents(three).summary.latents == 12)
@@ -142,7 +142,7 @@ struct ShardedInversionTests {
         let (_, plain) = try demoIndex()
         var p = invertRequest(plain)
         p.perCluster = 2
-        #expect(message { _ = try Jobs.invertPrototypes(p, models: loader) }.contains("--per-cluster needs an index with k-means clusters"))
+        #expect(message { _ = try Jobs.invertPrototypes(p, models: loader) }.contains("perCluster needs an index with k-means clusters"))
     }
 }
 

@@ -6,14 +6,17 @@ import VoiceStyle
 import VoiceStyleTestSupport
 
 /// Runs `voicestyle ARGS` in `cwd` with a time limit; returns exit status, whether a signal ended it, and stderr.
-func runTool(_ args: [String], in cwd: URL, timeout: TimeInterval = 120) throws -> (status: Int32, signaled: Bool, stderr: String, stdout: String) {
-    guard let exe = DemoTests.executable else { throw JobError("voicestyle executable not found") }
+/// `environment` adds to (or, with "", removes from) the test's environment.
+func runTool(_ args: [String], in cwd: URL, timeout: TimeInterval = 120, environment: [String: String] = [:],
+             executable: URL? = DemoTests.executable) throws -> (status: Int32, signaled: Bool, stderr: String, stdout: String) {
+    guard let exe = executable else { throw JobError("voicestyle executable not found") }
     let p = Process()
     p.executableURL = exe
     p.arguments = args
     p.currentDirectoryURL = cwd
     var env = ProcessInfo.processInfo.environment
     env["VOICESTYLE_SHARED"] = "/nonexistent"
+    for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
     p.environment = env
     let err = Pipe(), out = Pipe()
     p.standardError = err

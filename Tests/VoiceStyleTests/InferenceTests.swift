@@ -112,7 +112,7 @@ struct InferenceTests {
         #expect(throws: JobError.self) { _ = try Jobs.infer(bad, models: loader) }
         bad = request(s, seed: 1)
         bad.config.refinement.steps = -5
-        do { _ = try Jobs.infer(bad, models: loader); Issue.record("no error") } catch { #expect("\(error)".contains("--steps")) }
+        do { _ = try Jobs.infer(bad, models: loader); Issue.record("no error") } catch { #expect((error as? JobError)?.field == "steps") }
         // An empty face folder is refused before an empty index is made.
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("vs-empty-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: empty.appendingPathComponent("faces"), withIntermediateDirectories: true)

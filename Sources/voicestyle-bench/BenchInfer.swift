@@ -1,0 +1,62 @@
+// `voicestyle-bench infer` (no upstream counterpart: upstream has no benchmarks).
+import ArgumentParser
+import Foundation
+import VoiceStyle
+
+struct BenchInferCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "infer",
+        abstract: "Time the real infer job (InferRequest) at 256 px with full-size random-weight models and cached latents; seconds per stage.",
+        discussion: """
+            The index holds the bundled demo faces embedded by the random CMPC, each with a cached random W latent             made under the request's key, so no prototype is inverted: the stages timed are the job's own (voice             features and embedding, retrieval, σ_W statistics, cache reads, aggregation with the identity target,             refinement, rendering).
+            """)
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Refinement steps.")
+    var steps: Int = 100
+
+    @Option(help: "Speech clip (default: the bundled demo clip).", completion: .file())
+    var voice: String?
+
+    func run() throws {
+        let setUp = Date()
+        let loader = ModelLoader()
+        let g = try StyleGAN2Generator.random(GeneratorConfig(), seed: 1)
+        loader.register(g, as: "bench:generator", sha256: "bench-random-g256")
+        loader.register(try CMPCModel.random(seed: 7), as: "bench:cmpc", sha256: "bench-random-cmpc")
+        loader.register(IdentityLoss(network: try IRSE50.random(seed: 4)), as: "bench:irse50", sha256: "bench-random-irse50")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("voicestyle-bench-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var build = BuildIndexRequest(index: dir.path, faces: try Demo.data.appendingPathComponent("faces").path)
+        build.cmpc = "bench:cmpc"
+        _ = try build.run(in: JobContext(models: loader))
+        var request = InferRequest(voice: try voice ?? Demo.voices[0].path, index: dir.path)
+        request.models = ModelPaths(generator: "bench:generator", cmpc: "bench:cmpc", identity: "bench:irse50")
+        request.config.refinement.steps = steps
+        // Cached latents under the request's key: random mapped W.
+        let key = LatentKey(generator: "bench-random-g256", settings: request.config.inversion)
+        let index = try PrototypeIndex(directory: dir)
+        var rng = SeededGenerator(seed: 3)
+        let ws = withoutGradients { g.map(Tensor.randomNormal([index.records.count, 512], using: &rng)) }
+        for (i, r) in index.records.enumerated() {
+            try index.store.setLatent(path: r.path, latent: Array(ws.buffer[(i * 512)..<((i + 1) * 512)]), noises: [], metrics: "{}", key: key.json)
+        }
+        let setUpSeconds = Date().timeIntervalSince(setUp)
+        let start = Date()
+        let result = try request.run(in: JobContext(models: loader))
+        _ = try PNGCodec.encode(result.face)
+        let job = Date().timeIntervalSince(start)
+        let stages = result.report.timings
+        if options.json {
+            printJSON(["stages": stages.map { ["stage": $0.stage, "seconds": $0.seconds] }, "job_seconds": job, "set_up_seconds": setUpSeconds,
+                       "latent_sources": result.report.prototypes.map(\.latentSource.rawValue), "peak_rss_mb": Double(residentKiB().peak) / 1024])
+            return
+        }
+        print(tableRow(["model and index set-up (not part of the job)", String(format: "%.2f", setUpSeconds)], widths: [-44, 8]))
+        for t in stages { print(tableRow([t.stage, String(format: "%.2f", t.seconds)], widths: [-44, 8])) }
+        print(tableRow(["whole job incl. loading and PNG (target ≤ 60 s)", String(format: "%.2f", job)], widths: [-44, 8]))
+        print(String(format: "peak RSS: %.0f MB; prototype latents: %@", Double(residentKiB().peak) / 1024,
+                     Set(result.report.prototypes.map(\.latentSource.rawValue)).sorted().joined(separator: ", ")))
+    }
+}
