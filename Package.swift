@@ -92,10 +92,7 @@ let package = Package(
             name: "VoiceStyleFaces",
             dependencies: ["VoiceStyleEngine", "VoiceStyleImaging", "CDlibShim"],
             swiftSettings: releaseFlags),
-        // Evaluation metrics of the voice–face literature (SF2F recall@k, 1:2 matching, ROC/AUC/EER, mAP).
-        .target(
-            name: "VoiceStyleEvaluation",
-            swiftSettings: releaseFlags),
+
         // Networks (StyleGAN2 layers, IR-SE50, LPIPS, CMPC).
         .target(
             name: "VoiceStyleModels",
@@ -116,8 +113,15 @@ let package = Package(
         .target(
             name: "VoiceStylePipeline",
             dependencies: ["VoiceStyleEngine", "VoiceStyleCheckpoints", "VoiceStyleHub", "VoiceStyleImaging", "VoiceStyleAudio", "VoiceStyleModels",
-                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces", "VoiceStyleEvaluation"],
+                           "VoiceStyleInversion", "VoiceStyleIndex", "VoiceStyleFaces"],
             resources: [.copy("DemoData")],
+            swiftSettings: releaseFlags),
+        // Evaluation: the metrics of the voice–face literature (SF2F recall@k, 1:2 matching, ROC/AUC/EER, mAP) and
+        // the evaluation jobs over the pipeline's stages.
+        .target(
+            name: "VoiceStyleEvaluation",
+            dependencies: ["VoiceStylePipeline", "VoiceStyleHub", "VoiceStyleEngine", "VoiceStyleImaging", "VoiceStyleFaces", "VoiceStyleIndex",
+                           "VoiceStyleInversion", "VoiceStyleModels", "VoiceStyleAudio"],
             swiftSettings: releaseFlags),
         // The local web page and its JSON API (`voicestyle serve`): a job queue over the pipeline, on Hummingbird 2.
         .target(

@@ -16,10 +16,6 @@ extension InvertPrototypesReport: PlainJobResult {}
 extension MergeLatentsReport: PlainJobResult {}
 extension InferManyReport: PlainJobResult {}
 extension AlignReport: PlainJobResult {}
-extension EvalFacesReport: PlainJobResult {}
-extension EvalInversionReport: PlainJobResult {}
-extension EvalGenerationReport: PlainJobResult {}
-extension EvalAssociationReport: PlainJobResult {}
 extension InferenceResult: JobResult {}
 extension InvertResult: JobResult {}
 
@@ -97,20 +93,4 @@ extension EmbedRequest: JobRequest {
 extension AlignRequest: JobRequest {
     public static let job = "align", summary = "FFHQ-aligned crops of photos"
     public func run(in c: JobContext) throws -> AlignReport { try Jobs.align(self, progress: c.progress) }
-}
-extension EvalFacesRequest: JobRequest {
-    public static let job = "eval faces", summary = "how well an identity model tells people apart"
-    public func run(in c: JobContext) throws -> EvalFacesReport { try Jobs.evalFaces(self, models: c.models, progress: c.progress) }
-}
-extension EvalInversionRequest: JobRequest {
-    public static let job = "eval inversion", summary = "the quality of an inversion run"
-    public func run(in c: JobContext) throws -> EvalInversionReport { try Jobs.evalInversion(self, models: c.models, progress: c.progress) }
-}
-extension EvalGenerationRequest: JobRequest {
-    public static let job = "eval generation", summary = "faces generated from voices against true faces"
-    public func run(in c: JobContext) throws -> EvalGenerationReport { try Jobs.evalGeneration(self, models: c.models, progress: c.progress) }
-}
-extension EvalAssociationRequest: JobRequest {
-    public static let job = "eval association", summary = "CMPC voice–face association"
-    public func run(in c: JobContext) throws -> EvalAssociationReport { try Jobs.evalAssociation(self, models: c.models, progress: c.progress) }
 }

@@ -41,20 +41,6 @@ public protocol JobResult {
     var report: Report { get }
 }
 
-/// Every job, in the order `voicestyle --help` lists their commands.
-public enum JobRegistry {
-    public static let all: [any JobRequest.Type] = [
-        DemoRequest.self, InferRequest.self, InferManyRequest.self, BuildIndexRequest.self, InvertPrototypesRequest.self,
-        MergeLatentsRequest.self, MergeIndexesRequest.self, ImportMemoryRequest.self, SearchRequest.self, InvertRequest.self,
-        GenerateRequest.self, FeaturesRequest.self, EmbedRequest.self, AlignRequest.self, EvalFacesRequest.self,
-        EvalInversionRequest.self, EvalGenerationRequest.self, EvalAssociationRequest.self, FetchModelsRequest.self,
-        DoctorRequest.self, ConvertCheckpointRequest.self,
-    ]
-
-    /// The job called `name`, or nil.
-    public static func named(_ name: String) -> (any JobRequest.Type)? { all.first { $0.job == name } }
-}
-
 /// A report as written to `report.json`: which version and job made it, then the report's own fields (flat).
 public struct JobEnvelope<Report: Codable & Sendable>: Codable, Sendable {
     public var voicestyle: String
@@ -138,20 +124,20 @@ public struct JobError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Checks shared by the requests.
-enum Check {
+/// Checks shared by the requests (of every job module).
+public enum Check {
     /// `value` lies in `range`, else "FIELD must be between … (got …)".
-    static func range<T: Comparable>(_ field: String, _ value: T, _ range: ClosedRange<T>) throws {
+    public static func range<T: Comparable>(_ field: String, _ value: T, _ range: ClosedRange<T>) throws {
         guard range.contains(value) else { throw JobError(field: field, "must be between \(range.lowerBound) and \(range.upperBound) (got \(value))") }
     }
 
     /// A finite value ≥ 0.
-    static func nonNegative(_ field: String, _ value: Double) throws {
+    public static func nonNegative(_ field: String, _ value: Double) throws {
         guard value.isFinite, value >= 0 else { throw JobError(field: field, "must be a finite number ≥ 0 (got \(value))") }
     }
 
     /// A readable file.
-    static func file(_ field: String, _ path: String) throws {
+    public static func file(_ field: String, _ path: String) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError(field: field, "\(path) does not exist") }
         guard !isDir.boolValue else { throw JobError(field: field, "\(path) is a folder, not a file") }
@@ -159,7 +145,7 @@ enum Check {
     }
 
     /// An output folder that exists or can be made, and is writable (`prepareOutputFolder`).
-    static func outputFolder(_ field: String, _ path: String) throws -> URL {
+    public static func outputFolder(_ field: String, _ path: String) throws -> URL {
         guard !path.isEmpty else { throw JobError(field: field, "must name a folder (got an empty path)") }
         let url = URL(fileURLWithPath: path)
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {

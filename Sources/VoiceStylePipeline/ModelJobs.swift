@@ -122,7 +122,7 @@ extension DoctorRequest: JobRequest {
         check(.vgg16) { _ in _ = try loader.lpips(vgg: nil, lin: nil); return "VGG16 features + LPIPS lin layers" }
         check(.lpips) { "LPIPS lin layers, \(try StateDict(Checkpoint.open($0)).keys.count) tensors" }
         check(.dlibRecognizer) { _ in
-            let r = try IdentityEmbedder.recognizer(loader)
+            let r = try loader.faceRecognizer()
             return "dlib ResNet, 128-d descriptors + 5-point landmarks (\(URL(fileURLWithPath: r.shapePredictor).lastPathComponent))"
         }
         check(.dlibShapePredictor) { _ in "dlib 5-point landmarks (CC0)" }

@@ -3,6 +3,7 @@
 import Foundation
 import VoiceStyleCheckpoints
 import VoiceStyleEngine
+import VoiceStyleFaces
 import VoiceStyleHub
 import VoiceStyleInversion
 import VoiceStyleModels
@@ -62,6 +63,12 @@ public final class ModelLoader: @unchecked Sendable {
     /// IR-SE50 wrapped as the projector's identity loss.
     public func identity(_ explicit: String?) throws -> (IdentityLoss, ModelRef) {
         try load(.irse50, explicit) { IdentityLoss(network: try IRSE50(stateDict: StateDict(Checkpoint.open($0)))) }
+    }
+
+    /// dlib's face recogniser, its two files found like every model file (scripts/setup fetches them).
+    public func faceRecognizer() throws -> FaceRecognizer {
+        try FaceRecognizer.shared(model: ModelFile.dlibRecognizer.resolve(nil, locator: locator).path,
+                                  shapePredictor: ModelFile.dlibShapePredictor.resolve(nil, locator: locator).path)
     }
 
     /// LPIPS-VGG16 from torchvision's VGG16 and lpips' lin weights, or from one whole `lpips.LPIPS` state dict

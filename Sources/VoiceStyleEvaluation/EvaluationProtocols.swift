@@ -5,7 +5,7 @@ import Foundation
 import VoiceStyleHub
 import VoiceStyleAudio
 import VoiceStyleEngine
-import VoiceStyleEvaluation
+import VoiceStylePipeline
 import VoiceStyleFaces
 import VoiceStyleImaging
 import VoiceStyleIndex
@@ -389,4 +389,24 @@ extension Jobs {
         }
         return report
     }
+}
+
+extension EvalGenerationReport: PlainJobResult {}
+extension EvalAssociationReport: PlainJobResult {}
+
+extension EvalFacesRequest: JobRequest {
+    public static let job = "eval faces", summary = "how well an identity model tells people apart"
+    public func run(in c: JobContext) throws -> EvalFacesReport { try Jobs.evalFaces(self, models: c.models, progress: c.progress) }
+}
+extension EvalInversionRequest: JobRequest {
+    public static let job = "eval inversion", summary = "the quality of an inversion run"
+    public func run(in c: JobContext) throws -> EvalInversionReport { try Jobs.evalInversion(self, models: c.models, progress: c.progress) }
+}
+extension EvalGenerationRequest: JobRequest {
+    public static let job = "eval generation", summary = "faces generated from voices against true faces"
+    public func run(in c: JobContext) throws -> EvalGenerationReport { try Jobs.evalGeneration(self, models: c.models, progress: c.progress) }
+}
+extension EvalAssociationRequest: JobRequest {
+    public static let job = "eval association", summary = "CMPC voice–face association"
+    public func run(in c: JobContext) throws -> EvalAssociationReport { try Jobs.evalAssociation(self, models: c.models, progress: c.progress) }
 }

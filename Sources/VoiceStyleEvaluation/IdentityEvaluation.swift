@@ -3,7 +3,7 @@
 import Foundation
 import VoiceStyleHub
 import VoiceStyleEngine
-import VoiceStyleEvaluation
+import VoiceStylePipeline
 import VoiceStyleFaces
 import VoiceStyleImaging
 import VoiceStyleInversion
@@ -30,7 +30,7 @@ public final class IdentityEmbedder {
         self.kind = kind
         switch kind {
         case .dlib:
-            let recognizer = try Self.recognizer(models)
+            let recognizer = try models.faceRecognizer()
             let detector = try FaceDetector.shared()
             model = recognizer.model
             embedFace = { image in
@@ -51,12 +51,6 @@ public final class IdentityEmbedder {
     }
 
     public func embed(_ image: RGBImage) throws -> (vector: [Float], detected: Bool) { try embedFace(image) }
-
-    /// dlib's recogniser, its two files found like every model file (scripts/setup puts them in checkpoints/).
-    static func recognizer(_ models: ModelLoader) throws -> FaceRecognizer {
-        try FaceRecognizer.shared(model: ModelFile.dlibRecognizer.resolve(nil, locator: models.locator).path,
-                                  shapePredictor: ModelFile.dlibShapePredictor.resolve(nil, locator: models.locator).path)
-    }
 }
 
 /// `eval faces`: how well an identity model tells the people of a face collection apart.
@@ -274,3 +268,6 @@ extension Jobs {
         return report
     }
 }
+
+extension EvalFacesReport: PlainJobResult {}
+extension EvalInversionReport: PlainJobResult {}
