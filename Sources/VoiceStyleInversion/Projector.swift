@@ -82,13 +82,14 @@ public enum ProjectorError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// GAN inversion: finds the latents and noise maps whose image matches each target.
+/// GAN inversion: finds the latents and noise maps whose image matches each target (any generator family; the
+/// DCGAN adds its prior term on z).
 public final class Projector {
-    public let generator: StyleGAN2Generator
+    public let generator: any FaceGenerator
     public let lpips: LPIPS
     public let identity: IdentityLoss?
 
-    public init(generator: StyleGAN2Generator, lpips: LPIPS, identity: IdentityLoss?) {
+    public init(generator: any FaceGenerator, lpips: LPIPS, identity: IdentityLoss?) {
         self.generator = generator
         self.lpips = lpips
         self.identity = identity
@@ -99,7 +100,7 @@ public final class Projector {
         VoiceStyleInversion.latentStatistics(generator: generator, count: count, using: &rng)
     }
 
-    /// Projects `targets` [B, 3, S, S] (S = the generator's resolution, images in [-1, 1]) jointly, as one
+    /// Projects `targets` [B, 3, S, S] (S = the generator's `lossSize`, images in [-1, 1]) jointly, as one
     /// batch (upstream). `onStep` sees each step's losses; `afterUpdate` the latent and noise maps after each
     /// Adam step (their `.grad` still holds that step's gradient). Throws when a loss turns NaN or infinite.
     public func project<R: ProjectorRandomness>(_ targets: Tensor<Float>, config: ProjectorConfig, latentMean: Tensor<Float>,
@@ -107,29 +108,26 @@ public final class Projector {
                                                 onStep: (ProjectorStep) -> Void = { _ in },
                                                 afterUpdate: (_ step: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) -> Void = { _, _, _ in })
         throws -> ProjectionResult {
-        let g = generator.config
-        let size = min(g.size, 256)
+        let g = generator
+        let size = g.lossSize
         guard targets.rank == 4, targets.shape[1] == 3, targets.shape[2] == size, targets.shape[3] == size else {
             throw ProjectorError.targetShape(targets.shape, expected: size)
         }
         let b = targets.shape[0]
         let (targetLPIPS, targetID) = withoutGradients { (lpips.normalizedFeatures(targets), identity.map { $0.features(targets) }) }
-        let noises = randomness.initialNoise(shapes: (0..<g.noiseCount).map { [b, 1, g.noiseResolution($0), g.noiseResolution($0)] })
-        let mean = latentMean.reshaped([1, g.styleDim])
-        let latentIn = config.wPlus ? mean.reshaped([1, 1, g.styleDim]).repeated([b, g.latentCount, 1]) : mean.repeated([b, 1])
+        let noises = randomness.initialNoise(shapes: g.noiseShapes(batch: b))
+        let mean = latentMean.reshaped([1, g.latentDim])
+        let latentIn = config.wPlus && g.latentLayers > 1 ? mean.reshaped([1, 1, g.latentDim]).repeated([b, g.latentLayers, 1]) : mean.repeated([b, 1])
         var terms = [LossTerm("perceptual") { self.lpips.distance($0.image, target: targetLPIPS).sum() }]
         if let identity, let targetID, config.identityWeight != 0 {
             terms.append(LossTerm("identity", weight: config.identityWeight) { identity($0.image, targetFeatures: targetID) })
         }
         terms.append(.noiseRegularization(weight: config.noiseRegularize))
         terms.append(LossTerm("mse", weight: config.mse) { ($0.image - targets).square().mean() })
+        if g.priorWeight != 0 { terms.append(LossTerm("prior", weight: g.priorWeight) { g.prior($0.latent) }) }
         let result = try optimizeLatent(generator: generator, latent: latentIn, noises: noises, schedule: config.schedule, terms: terms,
-                                        randomness: &randomness, latentStd: latentStd, prepare: { image in
-            // Upstream mean-pools generators above 256 px down to 256.
-            guard g.size > 256 else { return image }
-            let f = g.size / 256
-            return image.reshaped([b, 3, 256, f, 256, f]).mean(axes: [3, 5])
-        }, onStep: { onStep(ProjectorStep($0)) }, afterUpdate: afterUpdate)
+                                        randomness: &randomness, latentStd: latentStd, prepare: { g.lossImage($0) },
+                                        onStep: { onStep(ProjectorStep($0)) }, afterUpdate: afterUpdate)
         return ProjectionResult(latent: result.latent, noises: result.noises, steps: result.steps.map(ProjectorStep.init))
     }
 }

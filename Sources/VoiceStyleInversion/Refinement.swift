@@ -45,11 +45,11 @@ public struct RefinementResult {
 }
 
 public final class Refiner {
-    public let generator: StyleGAN2Generator
+    public let generator: any FaceGenerator
     public let cmpc: CMPCModel
     public let identity: IdentityLoss?
 
-    public init(generator: StyleGAN2Generator, cmpc: CMPCModel, identity: IdentityLoss?) {
+    public init(generator: any FaceGenerator, cmpc: CMPCModel, identity: IdentityLoss?) {
         self.generator = generator
         self.cmpc = cmpc
         self.identity = identity
@@ -62,8 +62,8 @@ public final class Refiner {
                                                onStep: (RefinementStep) -> Void = { _ in },
                                                afterUpdate: (_ step: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) -> Void = { _, _, _ in })
         throws -> RefinementResult {
-        let g = generator.config
-        let noises = randomness.initialNoise(shapes: (0..<g.noiseCount).map { [1, 1, g.noiseResolution($0), g.noiseResolution($0)] })
+        let g = generator
+        let noises = randomness.initialNoise(shapes: g.noiseShapes(batch: 1))
         let anchor = initial.detached(), voiceConst = voice.detached()
         var terms = [LossTerm("cmpc") { CMPCModel.distance(voice: voiceConst, face: self.cmpc.face($0.image)).reshaped([1]) },
                      .noiseRegularization(weight: config.noiseRegularize)]
@@ -79,9 +79,10 @@ public final class Refiner {
             if config.anchorWeight != 0 {
                 terms.append(LossTerm("anchor", weight: config.anchorWeight) { ($0.latent - anchor).square().sum() })
             }
+            if g.priorWeight != 0 { terms.append(LossTerm("prior", weight: g.priorWeight) { g.prior($0.latent) }) }
         }
         let result = try optimizeLatent(generator: generator, latent: initial, noises: noises, schedule: config.schedule, terms: terms,
-                                        randomness: &randomness, latentStd: latentStd, prepare: { $0.clamp(min: -1, max: 1) },
+                                        randomness: &randomness, latentStd: latentStd, prepare: { g.lossImage($0.clamp(min: -1, max: 1)) },
                                         onStep: { onStep(RefinementStep($0)) },
                                         afterUpdate: afterUpdate)
         return RefinementResult(latent: result.latent, noises: result.noises, steps: result.steps.map(RefinementStep.init))

@@ -1,5 +1,6 @@
 // The main job out of the box (no upstream counterpart): index build → infer on material shipped with the
-// package (DemoData/NOTICE.md) and tiny untrained models made by code, so every stage runs on a fresh clone.
+// package (DemoData/NOTICE.md), the trained 64-px face DCGAN where set-up fetched it (else an untrained StyleGAN2
+// stand-in) and tiny untrained encoders made by code, so every stage runs on a fresh clone.
 import Foundation
 import VoiceStyleHub
 import VoiceStyleEngine
@@ -8,8 +9,11 @@ import VoiceStyleIndex
 import VoiceStyleInversion
 import VoiceStyleModels
 
-/// `demo`: every stage of the pipeline on the bundled faces and voice with untrained models.
+/// `demo`: every stage of the pipeline on the bundled faces and voice.
 public struct DemoRequest: Codable, Sendable, Equatable {
+    /// The generator: nil = the trained face DCGAN (dcgan-faces-64.pth) where it is found, else the untrained
+    /// StyleGAN2 stand-in ("demo:generator"); or any generator file.
+    public var generator: String?
     /// Output folder (face.png, sheet.png, latent.npy, report.json, demo.json, index/).
     public var out = "voicestyle-demo"
     /// A voice clip of your own (default: the bundled VoxCeleb clip).
@@ -33,8 +37,20 @@ public struct DemoReport: Codable, Sendable, Equatable {
 
 /// The demo's material and models.
 public enum Demo {
-    /// The line on the demo's sheet and reports.
+    /// The line on the demo's sheet and reports with the untrained stand-in generator.
     public static let notice = "DEMO: untrained random models - the face is not meaningful (README: real models)"
+    /// … and with the trained face DCGAN.
+    public static let trainedNotice = "DEMO: trained face generator (64-px DCGAN, DigiFace-1M: non-commercial research only); "
+        + "untrained voice and face encoders - a face, not yet this voice's"
+
+    /// The generator the demo uses: `explicit`, else the trained face DCGAN where the hub finds it, else the
+    /// untrained StyleGAN2 stand-in.
+    public static func generator(_ explicit: String?, locator: ModelLocator = ModelLocator()) -> String {
+        explicit ?? (locator.find(ModelFile.dcganFaces.name)?.path ?? "demo:generator")
+    }
+
+    /// The notice of a demo run with `generator`.
+    public static func notice(generator: String) -> String { generator == "demo:generator" ? notice : trainedNotice }
 
     /// The bundled material (faces/IDENTITY/*.jpg, voices/*.wav, NOTICE.md).
     public static var data: URL {
@@ -54,14 +70,25 @@ public enum Demo {
         }
     }
 
-    /// The demo's settings on an infer request (the demo job and the web page's demo): the demo models, the
-    /// notice, 2,000 z samples for the mean latent and σ_W, 30 projector steps per prototype.
-    public static func configure(_ r: inout InferRequest) {
+    /// The demo's settings on an infer request (the demo job and the web page's demo): the demo models with
+    /// `generator`, the notice, 2,000 z samples for the mean latent and σ_W, 30 projector steps per prototype; with a
+    /// trained generator the projector also weighs pixel MSE (the demo's LPIPS and IR-SE50 are untrained).
+    public static func configure(_ r: inout InferRequest, generator: String) {
         r.models = models
-        r.notice = notice
+        r.models.generator = generator
+        r.notice = notice(generator: generator)
+        projector(&r.config.inversion.projector, generator: generator)
+        if generator != "demo:generator" { r.config.refinement.identityWeight = 0 }
         r.config.meanLatentSamples = 2000
         r.config.inversion.projector.meanLatentSamples = 2000
         r.config.inversion.projector.steps = 30
+    }
+
+    /// The demo's projector settings with `generator`: 2,000 z samples; with a trained generator pixel MSE (weight 1)
+    /// and no identity term, since the demo's LPIPS and IR-SE50 are untrained.
+    public static func projector(_ c: inout ProjectorConfig, generator: String) {
+        c.meanLatentSamples = 2000
+        if generator != "demo:generator" { (c.mse, c.identityWeight) = (1, 0) }
     }
 
     /// Names under which `register` makes the demo models available to a `ModelLoader`.
@@ -101,19 +128,20 @@ extension Jobs {
         let voice = try request.voice ?? Demo.voices.first { $0.lastPathComponent.hasPrefix("id10845") }?.path ?? Demo.voices[0].path
         let loader = ModelLoader()
         try Demo.register(in: loader)
+        let generator = Demo.generator(request.generator, locator: loader.locator)
         var build = BuildIndexRequest(index: out.appendingPathComponent("index").path, faces: try Demo.data.appendingPathComponent("faces").path)
         build.cmpc = Demo.models.cmpc
         if request.align { build.align = AlignOptions() }
         let index = try buildIndex(build, models: loader, progress: progress)
         var infer = InferRequest(voice: voice, index: build.index)
-        Demo.configure(&infer)
+        Demo.configure(&infer, generator: generator)
         infer.config.k = request.k
         infer.config.seed = request.seed
         infer.config.refinement.steps = request.steps
         infer.config.inversion.projector.steps = request.invertSteps
         let result = try Jobs.infer(infer, models: loader, progress: progress)
         try result.write(to: out)
-        let report = DemoReport(notice: Demo.notice, index: index, infer: result.report,
+        let report = DemoReport(notice: Demo.notice(generator: generator), index: index, infer: result.report,
                                 outputs: ["face.png", "sheet.png", "latent.npy", "report.json", "demo.json", "index/"])
         try reportJSON(DemoRequest.envelope(report)).write(to: out.appendingPathComponent("demo.json"), options: .atomic)
         return (result, report)

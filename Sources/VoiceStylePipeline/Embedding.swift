@@ -53,7 +53,7 @@ extension Jobs {
     /// preprocessed as upstream does for that model (CMPC: bicubic resize to 256; IR-SE50: the projector
     /// transform to 256, then the identity-loss pre-pool, crop and pool to 112); a face .npy is a ready input
     /// (N, 3, H, W) in [-1, 1] (for IR-SE50, 112×112 goes straight to the backbone).
-    public static func embed(_ request: EmbedRequest) throws -> Tensor<Float> {
+    public static func embed(_ request: EmbedRequest, models: ModelLoader = ModelLoader()) throws -> Tensor<Float> {
         try request.validate()
         func faceInput(_ path: String, prepare: (RGBImage) -> Tensor<Float>) throws -> Tensor<Float> {
             if path.lowercased().hasSuffix(".npy") {
@@ -64,13 +64,13 @@ extension Jobs {
             let t = prepare(try ImageFile.read(URL(fileURLWithPath: path)))
             return t.reshaped([1] + t.shape)
         }
-        let checkpoint = try Checkpoint.open(URL(fileURLWithPath: request.checkpoint))
+        // The networks come through the loader, like every job's (a registered name works too).
         if request.model == .identity {
-            let net = try IRSE50(stateDict: StateDict(checkpoint))
+            let identity = try models.identity(request.checkpoint).0
             let x = try faceInput(request.face ?? "") { FacePreprocessing.projector($0, size: 256) }
-            return withoutGradients { x.shape[2] == 112 && x.shape[3] == 112 ? net(x) : IdentityLoss(network: net).features(x) }
+            return withoutGradients { x.shape[2] == 112 && x.shape[3] == 112 ? identity.network(x) : identity.features(x) }
         }
-        let model = try CMPCModel(stateDict: StateDict(checkpoint, path: "model"))
+        let model = try models.cmpc(request.checkpoint).0
         if let face = request.face {
             return FaceEncoder(model).embed(input: try faceInput(face) { FacePreprocessing.cmpc($0) })
         }

@@ -6,7 +6,7 @@ import VoiceStyleEngine
 import VoiceStyleImaging
 import VoiceStyleModels
 
-/// `generate`: faces from a StyleGAN2 checkpoint.
+/// `generate`: faces from a generator checkpoint (StyleGAN2: z, W or W+, noise, truncation; the face DCGAN: z only).
 public struct GenerateRequest: Codable, Sendable, Equatable {
     public enum Latents: String, Codable, Sendable { case z, w, wPlus }
     public enum NoiseMode: String, Codable, Sendable, CaseIterable { case random, const, zero }
@@ -47,7 +47,9 @@ extension Jobs {
     /// batch size never changes an output.
     public static func generate(_ request: GenerateRequest, progress: JobProgress = { _ in }) throws -> (images: [RGBImage], tensor: Tensor<Float>) {
         try request.validate()
-        let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(URL(fileURLWithPath: request.checkpoint)), lrMLP: request.lrMLP)
+        let checkpoint = try Checkpoint.open(URL(fileURLWithPath: request.checkpoint))
+        if GeneratorFamily.of(checkpoint) == .dcgan { return try generateDCGAN(request, DCGANGenerator(checkpoint: checkpoint), progress: progress) }
+        let g = try StyleGAN2Generator(checkpoint: checkpoint, lrMLP: request.lrMLP)
         let d = g.config.styleDim, n = g.config.latentCount
         var styles: Tensor<Float>
         if let path = request.latents {
@@ -55,7 +57,7 @@ extension Jobs {
             let plus = request.latentKind == .wPlus
             guard plus ? (styles.rank == 3 && styles.shape[1] == n && styles.shape[2] == d) : (styles.rank == 2 && styles.shape[1] == d),
                   styles.shape[0] >= 1 else {
-                throw JobError("\(path) has shape \(styles.shape); expected " + (plus ? "[B ≥ 1, \(n), \(d)]" : "[B ≥ 1, \(d)]"))
+                throw Self.latentShapeError(path, styles.shape, expected: plus ? "[B ≥ 1, \(n), \(d)]" : "[B ≥ 1, \(d)]", family: .stylegan2)
             }
         } else {
             var rng = SeededGenerator(seed: request.seed)
@@ -102,5 +104,50 @@ extension Jobs {
             start = end
         }
         return (images, Tensor.concat(outputs, axis: 0))
+    }
+}
+
+extension Jobs {
+    /// The face DCGAN's images: z ~ N(0, I) drawn per sample (seed + sample), or the z of a .npy [B, D]; W, W+,
+    /// noise maps and truncation belong to StyleGAN2 and are refused.
+    static func generateDCGAN(_ request: GenerateRequest, _ g: DCGANGenerator, progress: JobProgress) throws -> (images: [RGBImage], tensor: Tensor<Float>) {
+        guard request.latentKind == .z else { throw JobError(field: request.latentKind == .wPlus ? "wPlus" : "w", "is a StyleGAN2 latent; the DCGAN \(request.checkpoint) takes z only") }
+        guard request.noise == nil, request.noiseMode == .random else { throw JobError("the DCGAN \(request.checkpoint) has no noise maps: leave out {noise} and {noiseMode}") }
+        guard request.truncation == 1 else { throw JobError(field: "truncation", "applies to StyleGAN2; the DCGAN \(request.checkpoint) has none") }
+        let d = g.latentDim
+        var z: Tensor<Float>
+        if let path = request.latents {
+            z = try NumPyFile.readNpy(URL(fileURLWithPath: path)).tensor(Float.self)
+            if z.rank == 4, z.shape[2] == 1, z.shape[3] == 1 { z = z.reshaped([z.shape[0], z.shape[1]]) }
+            guard z.rank == 2, z.shape[1] == d, z.shape[0] >= 1 else { throw latentShapeError(path, z.shape, expected: "[B ≥ 1, \(d)]", family: .dcgan) }
+            guard z.buffer.allSatisfy(\.isFinite) else { throw JobError("\(path) holds NaN or infinite values") }
+        } else {
+            z = Tensor.concat((0..<request.count).map { i -> Tensor<Float> in
+                var rng = SeededGenerator(seed: request.seed &+ UInt64(i))
+                return g.sampleLatent(batch: 1, using: &rng)
+            }, axis: 0)
+        }
+        var images: [RGBImage] = [], outputs: [Tensor<Float>] = []
+        var start = 0
+        while start < z.shape[0] {
+            let end = min(z.shape[0], start + request.batch)
+            let image = withoutGradients { g(z.slice(axis: 0, start, end)) }
+            images += ImageTensors.images(image)
+            outputs.append(image)
+            progress(JobEvent(stage: "generate", done: end, total: z.shape[0]))
+            start = end
+        }
+        return (images, Tensor.concat(outputs, axis: 0))
+    }
+
+    /// A latent file of the wrong shape, in one sentence that names the family it seems to belong to.
+    static func latentShapeError(_ path: String, _ shape: [Int], expected: String, family: GeneratorFamily) -> JobError {
+        let other: String
+        switch (family, shape.last) {
+        case (.dcgan, 512?): other = " (a StyleGAN2 W latent: it cannot drive the DCGAN)"
+        case (.stylegan2, 100?): other = " (a DCGAN z: it cannot drive StyleGAN2)"
+        default: other = ""
+        }
+        return JobError("\(path) has shape \(shape)\(other); the \(family.rawValue) generator takes \(expected)")
     }
 }

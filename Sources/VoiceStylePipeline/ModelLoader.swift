@@ -24,7 +24,8 @@ public final class ModelLoader: @unchecked Sendable {
 
     /// Makes `model` available under `name` (used wherever a path is accepted).
     public func register(_ model: AnyObject, as name: String, sha256: String) {
-        lock.withLock { loaded[name] = (model, ModelRef(path: name, sha256: sha256)) }
+        let stored: AnyObject = (model as? any FaceGenerator).map { GeneratorBox($0) } ?? model
+        lock.withLock { loaded[name] = (stored, ModelRef(path: name, sha256: sha256)) }
     }
 
     /// Whether `name` names a registered in-memory model.
@@ -50,9 +51,17 @@ public final class ModelLoader: @unchecked Sendable {
         return (model, ref)
     }
 
-    /// A rosinality StyleGAN2 generator (train dict, bare state dict or safetensors).
-    public func generator(_ explicit: String?) throws -> (StyleGAN2Generator, ModelRef) {
-        try load(.generator, explicit) { try StyleGAN2Generator(checkpoint: Checkpoint.open($0)) }
+    /// A generator of either family, recognised from the checkpoint's keys: rosinality StyleGAN2 (train dict, bare
+    /// state dict or safetensors) or the face DCGAN (gan-face-generate's weights.tar, or a bare state dict).
+    public func generator(_ explicit: String?) throws -> (any FaceGenerator, ModelRef) {
+        let (box, ref) = try load(.generator, explicit) { url -> GeneratorBox in
+            let checkpoint = try Checkpoint.open(url)
+            switch GeneratorFamily.of(checkpoint) {
+            case .dcgan: return GeneratorBox(try DCGANGenerator(checkpoint: checkpoint))
+            case .stylegan2: return GeneratorBox(try StyleGAN2Generator(checkpoint: checkpoint))
+            }
+        }
+        return (box.generator, ref)
     }
 
     /// The CMPC voice and face encoders (the `model` entry of cmpc2's checkpoint).
@@ -90,3 +99,8 @@ public final class ModelLoader: @unchecked Sendable {
     }
 }
 
+/// A loaded generator of either family, as the loader caches it.
+final class GeneratorBox {
+    let generator: any FaceGenerator
+    init(_ generator: any FaceGenerator) { self.generator = generator }
+}

@@ -30,7 +30,17 @@ public struct PrototypeInversionSettings: Codable, Sendable, Equatable {
 public struct LatentKey: Codable, Sendable, Equatable {
     /// SHA-256 of the generator file.
     public var generator: String
+    /// The generator's family (keys stored before families existed are StyleGAN2's).
+    public var family: GeneratorFamily = .stylegan2
     public var settings: PrototypeInversionSettings
+
+    enum CodingKeys: String, CodingKey { case generator, family, settings }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        generator = try c.decode(String.self, forKey: .generator)
+        family = try c.decodeIfPresent(GeneratorFamily.self, forKey: .family) ?? .stylegan2
+        settings = try c.decode(PrototypeInversionSettings.self, forKey: .settings)
+    }
 
     /// Canonical JSON (sorted keys), as stored in the index.
     public var json: String {
@@ -39,8 +49,9 @@ public struct LatentKey: Codable, Sendable, Equatable {
         return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
     }
 
-    public init(generator: String, settings: PrototypeInversionSettings) {
+    public init(generator: String, family: GeneratorFamily = .stylegan2, settings: PrototypeInversionSettings) {
         self.generator = generator
+        self.family = family
         self.settings = settings
     }
 
@@ -55,6 +66,7 @@ public struct LatentKey: Codable, Sendable, Equatable {
         guard let stored else { return "no key (cached before latents were keyed)" }
         if stored == self { return nil }
         var why: [String] = []
+        if stored.family != family { why.append("a \(stored.family.rawValue) latent for a \(family.rawValue) generator") }
         if stored.generator != generator { why.append("another generator") }
         let a = stored.settings, b = settings
         if a.projector.wPlus != b.projector.wPlus { why.append(a.projector.wPlus ? "W+ instead of W" : "W instead of W+") }
@@ -100,18 +112,18 @@ public struct SkippedItem: Codable, Sendable, Equatable {
 /// own seed) and stored in the index with their key.
 public final class PrototypeLatents {
     public let index: PrototypeIndex
-    public let generator: StyleGAN2Generator
+    public let generator: any FaceGenerator
     public let key: LatentKey
     private let makeProjector: () throws -> Projector
     private var projector: Projector?
     private var statistics: (mean: Tensor<Float>, std: Float)?
 
     /// `projector` is called once, the first time a prototype needs inverting (loading LPIPS and IR-SE50 only then).
-    public init(index: PrototypeIndex, generator: StyleGAN2Generator, generatorSHA256: String, settings: PrototypeInversionSettings,
+    public init(index: PrototypeIndex, generator: any FaceGenerator, generatorSHA256: String, settings: PrototypeInversionSettings,
                 projector: @escaping () throws -> Projector) {
         self.index = index
         self.generator = generator
-        self.key = LatentKey(generator: generatorSHA256, settings: settings)
+        self.key = LatentKey(generator: generatorSHA256, family: generator.family, settings: settings)
         self.makeProjector = projector
         self.store = index.store
     }
@@ -136,7 +148,7 @@ public final class PrototypeLatents {
         let img = image(path, record: record)
         let settings = key.settings
         for cached in [own, record].compactMap({ $0 }) where isCached(cached) {
-            let shape = settings.projector.wPlus ? [1, generator.config.latentCount, generator.config.styleDim] : [1, generator.config.styleDim]
+            let shape = settings.projector.wPlus && generator.latentLayers > 1 ? [1, generator.latentLayers, generator.latentDim] : [1, generator.latentDim]
             guard let values = cached.latentValues, values.count == shape.reduce(1, *) else { continue }
             if let own, own.latent != cached.latent {
                 try store.setLatent(path: path, latent: values, noises: cached.noiseValues ?? [], metrics: cached.inversion ?? "", key: key.json)
@@ -152,8 +164,8 @@ public final class PrototypeLatents {
             return latentStatistics(generator: generator, count: settings.projector.meanLatentSamples, using: &rng)
         }()
         statistics = (mean, std)
-        let size = min(generator.config.size, 256)
-        let target = FacePreprocessing.projector(img, size: size).reshaped([1, 3, size, size])
+        let size = generator.lossSize
+        let target = Inference.target(img, generator: generator).reshaped([1, 3, size, size])
         var randomness = SeededProjectorRandomness(seed: settings.seed(for: path))
         let result = try projector.project(target, config: settings.projector, latentMean: mean, latentStd: std, randomness: &randomness, onStep: onStep)
         let last = result.steps.last

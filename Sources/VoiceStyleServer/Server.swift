@@ -66,7 +66,9 @@ public final class WebServer: Sendable {
         let loader = ModelLoader()
         if options.demo {
             try Demo.register(in: loader)
-            models = Demo.models
+            var demoModels = Demo.models
+            demoModels.generator = Demo.generator(options.models.generator, locator: loader.locator)
+            models = demoModels
             indexPath = try Self.demoIndex(in: data, loader: loader, align: alignAvailable, progress: progress)
         } else {
             guard let index = options.index else { throw JobError("give {index} NAME (a prototype index) or {demo}") }
@@ -312,7 +314,7 @@ public final class WebServer: Sendable {
         r.config.seed = UInt64(try form.integer("seed", 0...1_000_000_000, default: 0))
         r.config.aggregate = InferenceConfig.Aggregation(rawValue: try form.choice("aggregate", InferenceConfig.Aggregation.allCases.map(\.rawValue),
                                                                                    default: "mean"))!
-        if options.demo { Demo.configure(&r) }
+        if options.demo { Demo.configure(&r, generator: models.generator ?? "demo:generator") }
         try r.config.validate()
         return r
     }
@@ -323,7 +325,7 @@ public final class WebServer: Sendable {
         r.models = models
         r.projector.steps = try form.integer("steps", 1...options.limits.maxSteps, default: options.demo ? 50 : 200)
         r.seed = UInt64(try form.integer("seed", 0...1_000_000_000, default: 0))
-        if options.demo { r.projector.meanLatentSamples = 2000 }
+        if options.demo { Demo.projector(&r.projector, generator: models.generator ?? "demo:generator") }
         if try form.flag("align", default: alignAvailable) {
             guard alignAvailable else { throw APIError.unprocessable("alignment is not available on this server (no dlib landmark model)") }
             r.align = AlignOptions()

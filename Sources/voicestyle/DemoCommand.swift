@@ -25,6 +25,9 @@ struct DemoCommand: ParsableCommand {
     var invertSteps: Int = 30
     @Option(help: "Seed.")
     var seed: UInt64 = 0
+    @Option(help: "Generator (default: the trained face DCGAN dcgan-faces-64.pth where found, else demo:generator, the untrained StyleGAN2 stand-in).",
+            completion: .file())
+    var generator: String?
     @Flag(inversion: .prefixedNo, help: "FFHQ-align the bundled photos first (dlib; needs libdlib-data).")
     var align = true
     @Flag(help: "No progress display.") var quiet = false
@@ -33,12 +36,13 @@ struct DemoCommand: ParsableCommand {
         var request = DemoRequest()
         (request.out, request.voice, request.steps, request.invertSteps, request.seed) = (out, voice, steps, invertSteps, seed)
         request.align = align
+        request.generator = generator
         let done = try request.run(in: JobContext(progress: ProgressPrinter(quiet: quiet).callAsFunction))
         let (result, report) = (done.result, done.report)
         let s = report.index.summary
         print("demo index: \(s.embedded) faces \(align ? "aligned and " : "")embedded in \(report.index.index)"
               + (s.skipped > 0 ? " (\(s.skipped) skipped: \(s.skipReasons.keys.sorted().joined(separator: ", ")))" : ""))
         print(summaryLine(result, folder: out))
-        print(Demo.notice)
+        print(report.notice)
     }
 }
