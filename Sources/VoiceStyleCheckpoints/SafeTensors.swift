@@ -111,7 +111,7 @@ public struct SafeTensorsFile: Sendable {
 
     /// Writes the file atomically (a temporary file renamed into place).
     public func write(to url: URL) throws {
-        do { try serialized().write(to: url, options: .atomic) } catch let e as CheckpointError {
+        do { try serialized().writeOutput(to: url) } catch let e as CheckpointError {
             if case let .unwritable(_, r) = e { throw CheckpointError.unwritable(file: url.path, reason: r) }
             throw e
         } catch {

@@ -199,7 +199,7 @@ extension Jobs {
             identities: scores, cosine: avg(\.cosine), l1: avg(\.l1), l2: avg(\.l2), among: n,
             recallAtK: Dictionary(uniqueKeysWithValues: recall.map { ("\($0.key)", $0.value) }), matching12: matching, matchingSameGender: sameGender,
             inferred: inferred, skipped: skipped, seconds: Date().timeIntervalSince(start))
-        try reportJSON(EvalGenerationRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+        try reportJSON(EvalGenerationRequest.envelope(report)).writeOutput(to: out.appendingPathComponent("report.json"))
         let ks = recallKs.map { "R@\($0)" }.joined(separator: " | ")
         let md = """
             | identity model | identities | cosine | L1 | L2 | \(ks) | 1:2 matching |
@@ -208,7 +208,7 @@ extension Jobs {
             \(recallKs.map { String(format: "%.1f %%", 100 * (recall[$0] ?? 0)) }.joined(separator: " | ")) | \(matching.map { String(format: "%.1f %%", 100 * $0) } ?? "–") |
 
             """
-        try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+        try Data(md.utf8).writeOutput(to: out.appendingPathComponent("results.md"))
         let plotted = recallKs.filter { $0 <= n }
         try Plot.recallAtK(series: [(embedder.kind.rawValue, plotted, plotted.map { recall[$0] ?? 0 })], title: "recall@k among \(n) identities")
             .write(to: out, name: "recall_at_k")
@@ -376,7 +376,7 @@ extension Jobs {
                                            verification: Metrics.roc(scores: scores, labels: labels), matchingVoiceToFace: v2f, matchingFaceToVoice: f2v,
                                            mapVoiceToFace: mapV, mapFaceToVoice: mapF, skipped: skipped, seconds: Date().timeIntervalSince(start))
         if let out {
-            try reportJSON(EvalAssociationRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+            try reportJSON(EvalAssociationRequest.envelope(report)).writeOutput(to: out.appendingPathComponent("report.json"))
             func pct(_ x: Double?) -> String { x.map { String(format: "%.1f", 100 * $0) } ?? "–" }
             let md = """
                 | CMPC checkpoint | voices | faces | AUC | EER | 1:2 V→F | 1:2 F→V | mAP V→F | mAP F→V |
@@ -384,7 +384,7 @@ extension Jobs {
                 | \(URL(fileURLWithPath: ref.path).lastPathComponent) | \(voices.count) | \(faces.count) | \(pct(report.verification?.auc)) | \(pct(report.verification?.eer)) | \(pct(v2f)) | \(pct(f2v)) | \(pct(mapV)) | \(pct(mapF)) |
 
                 """
-            try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+            try Data(md.utf8).writeOutput(to: out.appendingPathComponent("results.md"))
             if let roc = report.verification { try writeROC(roc, name: "CMPC voice-face", title: "voice-face verification", to: out) }
         }
         return report

@@ -70,7 +70,7 @@ extension PrototypeIndex {
         let manifest: [String: Any] = ["format": "voicestyle prototype index 2", "settings": try store.allSettings(), "counts": byStatus,
                                        "skip_reasons": reasons, "files": (vectorsFile.map { [$0] } ?? []) + ["prototypes.sqlite"]]
         try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
-            .write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
+            .writeOutput(to: directory.appendingPathComponent("manifest.json"))
     }
 
     /// Merges shard indexes into `output` (records unioned; a content duplicate keeps its first path). Refuses a

@@ -127,7 +127,7 @@ extension Jobs {
         }
         progress(JobEvent(stage: "align", done: photos.count, total: photos.count))
         let result = AlignReport(request: request, photos: reports, seconds: Date().timeIntervalSince(start))
-        try reportJSON(AlignRequest.envelope(result)).write(to: out.appendingPathComponent("alignment.json"), options: .atomic)
+        try reportJSON(AlignRequest.envelope(result)).writeOutput(to: out.appendingPathComponent("alignment.json"))
         return result
     }
 }

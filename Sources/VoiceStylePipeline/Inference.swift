@@ -119,10 +119,10 @@ public struct InferenceResult {
     /// Writes face.png, sheet.png, latent.npy and report.json into `folder` (each through a temporary name).
     public func write(to folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try PNGCodec.encode(face).write(to: folder.appendingPathComponent("face.png"), options: .atomic)
-        try PNGCodec.encode(sheet).write(to: folder.appendingPathComponent("sheet.png"), options: .atomic)
-        try NumPyFile.npyData(StoredTensor(latent)).write(to: folder.appendingPathComponent("latent.npy"), options: .atomic)
-        try reportJSON(InferRequest.envelope(report)).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
+        try PNGCodec.encode(face).writeOutput(to: folder.appendingPathComponent("face.png"))
+        try PNGCodec.encode(sheet).writeOutput(to: folder.appendingPathComponent("sheet.png"))
+        try NumPyFile.npyData(StoredTensor(latent)).writeOutput(to: folder.appendingPathComponent("latent.npy"))
+        try reportJSON(InferRequest.envelope(report)).writeOutput(to: folder.appendingPathComponent("report.json"))
     }
 }
 

@@ -54,7 +54,7 @@ final class JobRunner {
             let steps = request.config.refinement.steps, every = max(1, steps / 12)
             let result = try Jobs.infer(request, models: loader, progress: job.progress) { step, render in
                 guard step % every == 0 || step == steps, let face = try? render(), let png = try? PNGCodec.encode(face) else { return }
-                if (try? png.write(to: out.appendingPathComponent("preview.png"), options: .atomic)) != nil { job.previewed(step: step) }
+                if (try? png.writeOutput(to: out.appendingPathComponent("preview.png"))) != nil { job.previewed(step: step) }
             }
             try result.write(to: out)
             var gallery: [GalleryItem] = []
@@ -79,7 +79,7 @@ final class JobRunner {
                 gallery.append(GalleryItem(rank: hit.rank, identity: hit.identity, cosine: hit.cosine,
                                            image: try image.map { try Self.writeThumbnail($0, to: out, name: "hit-\(hit.rank).png") }))
             }
-            try reportJSON(hits).write(to: out.appendingPathComponent("hits.json"), options: .atomic)
+            try reportJSON(hits).writeOutput(to: out.appendingPathComponent("hits.json"))
             summary = JobSummary(outputs: [], gallery: gallery)
         default:
             throw JobError("the web server does not run \(type(of: job.work).job) jobs")
@@ -95,7 +95,7 @@ final class JobRunner {
         let side = max(image.width, image.height)
         let small = side <= 256 ? image
             : image.resized(width: max(1, image.width * 256 / side), height: max(1, image.height * 256 / side), filter: .bilinear)
-        try PNGCodec.encode(small).write(to: folder.appendingPathComponent(name), options: .atomic)
+        try PNGCodec.encode(small).writeOutput(to: folder.appendingPathComponent(name))
         return name
     }
 

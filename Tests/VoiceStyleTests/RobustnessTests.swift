@@ -53,8 +53,9 @@ struct RobustnessTests {
         #expect(report.summary.embedded == 5, "\(report.summary)")
     }
 
-    @Test("fuzz: seeded byte flips and truncations of real JPEGs and WAVs give errors or images/audio, never a crash")
+    @Test("fuzz: byte flips and truncations of real JPEGs and WAVs, WAV headers (sizes, rates, channels), query vectors and output targets: errors or results, never a crash")
     func fuzz() throws {
+        try fuzzOutputTargets()
         var rng = SeededGenerator(seed: 11)
         let jpeg = try Data(contentsOf: try Demo.data.appendingPathComponent("faces/Julia_Stiles/00000001.jpg"))
         let wavData = try Data(contentsOf: try Demo.voices[0])
@@ -85,6 +86,63 @@ struct RobustnessTests {
         let cut = dir.appendingPathComponent("cut.jpg")
         try jpeg.prefix(jpeg.count / 3).write(to: cut)
         do { _ = try ImageFile.read(cut); Issue.record("a truncated JPEG was decoded") } catch { #expect("\(error)".contains("truncated")) }
+    }
+
+    /// Output files written over every kind of target a user can name: new and regular files (replaced, links
+    /// kept), /dev/null (in place); folders, FIFOs, sockets, device nodes outside /dev, broken links, missing
+    /// folders: refused, each left as it was.
+    func fuzzOutputTargets() throws {
+        let base = dir.appendingPathComponent("targets")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        var rng = SeededGenerator(seed: 27)
+        for trial in 0..<60 {
+            let t = base.appendingPathComponent("t\(trial)")
+            let data = Data((0..<Int(rng.next() % 5000)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+            var allowed = true, target = t.path
+            switch trial % 12 {
+            case 0: break                                                                  // new file
+            case 1: try Data("old".utf8).write(to: t)                                      // regular file
+            case 2: try FileManager.default.createDirectory(at: t, withIntermediateDirectories: true); allowed = false
+            case 3: #expect(mkfifo(t.path, 0o600) == 0); allowed = false
+            case 4:
+                try Data("old".utf8).write(to: t.appendingPathExtension("real"))
+                try FileManager.default.createSymbolicLink(atPath: t.path, withDestinationPath: t.appendingPathExtension("real").path)
+            case 5: try FileManager.default.createSymbolicLink(atPath: t.path, withDestinationPath: base.appendingPathComponent("nowhere").path); allowed = false
+            case 6: target = t.appendingPathComponent("missing/x.npy").path; allowed = false
+            case 7: target = "/dev/null"
+            case 8:
+                let sock = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+                var addr = sockaddr_un()
+                addr.sun_family = sa_family_t(AF_UNIX)
+                withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in t.path.utf8.prefix(100).enumerated() { p[i] = b } }
+                let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(sock, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+                close(sock)
+                guard bound == 0 else { continue }
+                allowed = false
+            case 9:
+                guard mknod(t.path, S_IFCHR | 0o600, dev_t(1 << 8 | 3)) == 0 else { continue }   // root only
+                allowed = false
+            case 10: #expect(mkfifo(t.path, 0o600) == 0); try FileManager.default.createSymbolicLink(atPath: t.path + ".link", withDestinationPath: t.path)
+                target = t.path + ".link"; allowed = false
+            default: try FileManager.default.createDirectory(at: t, withIntermediateDirectories: true)
+                try FileManager.default.createSymbolicLink(atPath: t.path + ".link", withDestinationPath: t.path)
+                target = t.path + ".link"; allowed = false
+            }
+            let before = kind(target), linkBefore = kind(t.path)
+            do {
+                try OutputFile.write(data, to: URL(fileURLWithPath: target))
+                #expect(allowed, "trial \(trial): \(target) was written")
+                if target != "/dev/null" { #expect(try Data(contentsOf: URL(fileURLWithPath: target)) == data) }
+                #expect(kind(t.path) == (trial % 12 == 4 ? S_IFLNK : trial % 12 == 7 ? linkBefore : S_IFREG) || target == "/dev/null", "trial \(trial)")
+            } catch {
+                #expect(!allowed, "trial \(trial): \(error)")
+                #expect("\(error)".hasPrefix("cannot write \(target): "), "\(error)")
+                #expect(kind(target) == before && kind(t.path) == linkBefore, "trial \(trial): the target changed")
+            }
+        }
+        #expect(kind("/dev/null") == S_IFCHR)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: base.path).filter { $0.contains(".part-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
     @Test("a state dict holding NaN is refused, naming the tensor")
