@@ -55,6 +55,7 @@ struct RobustnessTests {
 
     @Test("fuzz: byte flips and truncations of real JPEGs and WAVs, WAV headers (sizes, rates, channels), query vectors and output targets: errors or results, never a crash")
     func fuzz() throws {
+        try fuzzAudioHeaders()
         try fuzzOutputTargets()
         var rng = SeededGenerator(seed: 11)
         let jpeg = try Data(contentsOf: try Demo.data.appendingPathComponent("faces/Julia_Stiles/00000001.jpg"))
@@ -86,6 +87,41 @@ struct RobustnessTests {
         let cut = dir.appendingPathComponent("cut.jpg")
         try jpeg.prefix(jpeg.count / 3).write(to: cut)
         do { _ = try ImageFile.read(cut); Issue.record("a truncated JPEG was decoded") } catch { #expect("\(error)".contains("truncated")) }
+    }
+
+    /// WAV headers with seeded rates, channel counts, sample formats and chunk sizes that lie: each is decoded or
+    /// refused, and what is decoded stays within the limits (a header never makes the reader allocate what it says).
+    func fuzzAudioHeaders() throws {
+        var rng = SeededGenerator(seed: 25)
+        func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
+        var decoded = 0, refused = 0
+        for trial in 0..<120 {
+            let channels = pick([0, 1, 2, 3, 64, 65, 255, 65535, Int(rng.next() % 70_000)])
+            let rate = pick([0, 1, 3999, 4000, 8000, 16000, 44100, 192_000, 384_000, 384_001, Int(UInt32.max), Int(rng.next() % UInt64(UInt32.max))])
+            let bits = pick([0, 7, 8, 16, 24, 32, 64, Int(rng.next() % 65536)])
+            let format = pick([1, 3, 2, 0xFFFE, 0, Int(rng.next() % 65536)])
+            let payload = Int(rng.next() % 40_000)
+            let declared = pick([payload, 0, payload + 1, Int(UInt32.max), Int(rng.next() % UInt64(UInt32.max))])
+            var d = Data("RIFF".utf8)
+            func u32(_ v: Int) { withUnsafeBytes(of: UInt32(truncatingIfNeeded: v).littleEndian) { d.append(contentsOf: $0) } }
+            func u16(_ v: Int) { withUnsafeBytes(of: UInt16(truncatingIfNeeded: v).littleEndian) { d.append(contentsOf: $0) } }
+            let block = max(1, channels * bits / 8)
+            u32(pick([36 + payload, Int(UInt32.max), 0])); d.append(Data("WAVEfmt ".utf8)); u32(16)
+            u16(format); u16(channels); u32(rate); u32(rate &* block); u16(block); u16(bits)
+            d.append(Data("data".utf8)); u32(declared)
+            d.append(Data((0..<payload).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+            let url = dir.appendingPathComponent("h\(trial % 4).wav")
+            try d.write(to: url)
+            do {
+                let w = try Waveform.read(url)
+                #expect(w.samples.count <= Int(Waveform.maxSeconds) * Waveform.rate + 64 && (1...64).contains(w.sourceChannels))
+                decoded += 1
+            } catch {
+                #expect(!"\(error)".isEmpty && !"\(error)".contains("\n"))
+                refused += 1
+            }
+        }
+        #expect(decoded + refused == 120 && refused > 0)
     }
 
     /// Output files written over every kind of target a user can name: new and regular files (replaced, links

@@ -82,4 +82,26 @@ struct TrustTests {
         #expect(try NumPyFile.readNpy(target).shape.count == 3)
     }
 
+    @Test("row 4: a 117 KB Ogg declaring 737 million samples is refused from its header; 123 million decode in bounded memory")
+    func audioBomb() throws {
+        let bomb = Fixtures.local("VoiceStyleTests", "bomb-60s-192k-64ch.ogg").path
+        let started = Date()
+        try refused(["features", bomb, "--out", "f.npy"], ["64 channels", "737 million samples", "at most 268 million"])
+        #expect(Date().timeIntervalSince(started) < 20)
+        let r = try runTool(["features", Fixtures.local("VoiceStyleTests", "bomb-10s-192k-64ch.ogg").path, "--no-vad", "--out", "f.npy"], in: dir)
+        #expect(!r.signaled && r.status == 0, "\(r.stderr)")
+        // Decoded whole, 10 s × 192 kHz × 64 channels of float would take 491 MB.
+        #expect(r.peakKiB < 200_000, "peak RSS \(r.peakKiB) KiB")
+    }
+
+    @Test("row 4 and 11: a damaged MP3 is one sentence, without libmpg123's notes")
+    func badMP3() throws {
+        var mp3 = Data("ID3\u{3}\0\0\0\0\0\0".utf8)
+        mp3.append(Data((0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
+        try mp3.write(to: dir.appendingPathComponent("bad.mp3"))
+        try refused(["features", "bad.mp3", "--out", "f.npy"], ["cannot read the audio file", "bad.mp3", "damaged"])
+        let r = try runTool(["features", "bad.mp3", "--out", "f.npy"], in: dir)
+        #expect(r.stderr.split(separator: "\n").count == 1 && !r.stderr.contains("pipe") && !r.stderr.contains("libmpg123"), "\(r.stderr)")
+    }
+
 }
