@@ -56,6 +56,7 @@ struct RobustnessTests {
     @Test("fuzz: byte flips and truncations of real JPEGs and WAVs, WAV headers (sizes, rates, channels), query vectors and output targets: errors or results, never a crash")
     func fuzz() throws {
         try fuzzAudioHeaders()
+        try fuzzQueryVectors()
         try fuzzOutputTargets()
         var rng = SeededGenerator(seed: 11)
         let jpeg = try Data(contentsOf: try Demo.data.appendingPathComponent("faces/Julia_Stiles/00000001.jpg"))
@@ -122,6 +123,30 @@ struct RobustnessTests {
             }
         }
         #expect(decoded + refused == 120 && refused > 0)
+    }
+
+    /// Query vectors of seeded lengths and values against the demo index: searched exactly when they have the
+    /// index's dimension, finite values and a direction; refused otherwise, in both search modes.
+    func fuzzQueryVectors() throws {
+        let index = try PrototypeIndex(directory: URL(fileURLWithPath: try DemoIndex.path))
+        let d = try #require(index.dimension)
+        var rng = SeededGenerator(seed: 26)
+        func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
+        for trial in 0..<200 {
+            let n = pick([0, 1, d - 1, d, d, d, d + 1, 2 * d, Int(rng.next() % UInt64(3 * d))])
+            let special = pick([Float.nan, .infinity, -.infinity, 0, 1e30, -3e25, .leastNonzeroMagnitude, 1])
+            var q = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
+            switch trial % 4 {
+            case 0 where n > 0: q[Int(rng.next() % UInt64(n))] = special
+            case 1: q = q.map { _ in special }
+            default: break
+            }
+            let valid = n == d && q.allSatisfy(\.isFinite) && q.contains { $0 != 0 } && q.reduce(0) { $0 + $1 * $1 }.isFinite
+            let hits = try? index.searchInstances(q, k: 3)
+            #expect((hits != nil) == valid, "length \(n), \(q.prefix(4))")
+            if let hits { #expect(hits.count == 3 && hits.allSatisfy { $0.cosine.isFinite }) }
+            #expect(throws: (any Error).self) { try index.searchClusters(q, k: 3) }  // no clusters: an error, never a trap
+        }
     }
 
     /// Output files written over every kind of target a user can name: new and regular files (replaced, links

@@ -55,6 +55,21 @@ struct TrustTests {
         return url.path
     }
 
+    @Test("row 2: query vectors of another length, NaN, infinite or all zero are refused naming --embedding; a right one is searched")
+    func queryVectors() throws {
+        let index = try DemoIndex.path
+        let d = try #require(try PrototypeIndex(directory: URL(fileURLWithPath: index)).dimension)
+        let search = ["search", "--index", index, "-k", "2", "--embedding"]
+        for n in [0, 1, d / 2, d - 1, d + 1, 2 * d] {
+            try refused(search + [try npy("len\(n).npy", [Float](repeating: 0.5, count: n))], ["--embedding", "holds \(n) value", "have \(d)"])
+        }
+        try refused(search + [try npy("nan.npy", [.nan] + [Float](repeating: 1, count: d - 1))], ["--embedding", "NaN or infinite"])
+        try refused(search + [try npy("inf.npy", [Float](repeating: .infinity, count: d))], ["--embedding", "NaN or infinite"])
+        try refused(search + [try npy("zero.npy", [Float](repeating: 0, count: d))], ["--embedding", "all zeros"])
+        let r = try ok(search + [try npy("good.npy", (0..<d).map { Float($0 % 7) - 3 }, shape: [1, d])])
+        #expect(r.stdout.contains("rank"))
+    }
+
     @Test("row 3 and 11: --out never replaces a folder, FIFO or device node; /dev/null and /dev/stdout are written in place")
     func outputTargets() throws {
         let clip = try Demo.voices[0].path
@@ -94,6 +109,57 @@ struct TrustTests {
         #expect(r.peakKiB < 200_000, "peak RSS \(r.peakKiB) KiB")
     }
 
+    @Test("row 7: a 0-byte prototypes.sqlite is a damaged index: read-only commands and the repair refuse it and write nothing")
+    func emptyDatabase() throws {
+        let index = dir.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: index, withIntermediateDirectories: true)
+        let db = index.appendingPathComponent("prototypes.sqlite")
+        try Data().write(to: db)
+        try refused(["search", "--index", index.path, "--voice", try Demo.voices[0].path, "--cmpc", "demo:cmpc"], ["damaged", "empty (0 bytes)"])
+        try refused(["index", "invert", index.path] + demoModels.dropFirst(2), ["damaged"])
+        try refused(["index", "build", index.path], ["damaged"])
+        #expect((try FileManager.default.attributesOfItem(atPath: db.path)[.size] as? Int) == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: index.path).sorted() == ["build.lock", "prototypes.sqlite"]
+                || (try FileManager.default.contentsOfDirectory(atPath: index.path)) == ["prototypes.sqlite"])
+    }
+
+    @Test("row 8 and 11: index merge refuses a missing shard, a shard twice, mixed splits and overlapping parts; all shards merge whole")
+    func mergeShards() throws {
+        let faces = try Demo.data.appendingPathComponent("faces").path
+        func build(_ name: String, _ extra: [String]) throws { _ = try ok(["index", "build", dir.appendingPathComponent(name).path, "--faces", faces, "--cmpc", "demo:cmpc", "--quiet"] + extra) }
+        try build("p0", ["--shard", "0/2"]); try build("p1", ["--shard", "1/2"]); try build("q0", ["--shard", "0/3"]); try build("whole", [])
+        let p = { (n: String) in self.dir.appendingPathComponent(n).path }
+        try refused(["index", "merge", p("m"), p("p0")], ["shard 1/2", "missing"])
+        try refused(["index", "merge", p("m"), p("p0"), p("q0")], ["mix splits"])
+        try refused(["index", "merge", p("m"), p("p0"), p("p1"), p("whole")], ["whole index, not a shard"])
+        try refused(["index", "merge", p("m"), p("whole"), p("m2")], ["no prototype index"])
+        try build("whole2", [])
+        try refused(["index", "merge", p("m"), p("whole"), p("whole2")], ["both hold", "overlapping"])
+        #expect(!FileManager.default.fileExists(atPath: p("m")))
+        _ = try ok(["index", "merge", p("m"), p("p1"), p("p0")])
+        #expect(try PrototypeIndex(directory: URL(fileURLWithPath: p("m"))).records.count == 44)
+    }
+
+    @Test("row 9: a repair of an index that does not record its CMPC names --cmpc; with it the index works again")
+    func repairRemembersCMPC() throws {
+        guard let cmpc = Fixtures.sharedFixture("cmpc/model_best_256_reduced.pth.tar") else { return }
+        let faces = dir.appendingPathComponent("faces")
+        for (person, photo) in [("Julia_Stiles", "00000001.jpg"), ("Jeremy_Irvine", "00000004.jpg")] {
+            try FileManager.default.createDirectory(at: faces.appendingPathComponent(person), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: try Demo.data.appendingPathComponent("faces/\(person)/\(photo)"),
+                                             to: faces.appendingPathComponent("\(person)/a.jpg"))
+        }
+        let index = dir.appendingPathComponent("idx").path
+        _ = try ok(["index", "build", index, "--faces", faces.path, "--cmpc", cmpc.path, "--quiet"])
+        let store = try PrototypeStore(url: PrototypeIndex.storeURL(URL(fileURLWithPath: index)), existing: true)
+        #expect(try store.setting("cmpc_path") == cmpc.path)
+        // As an index whose checkpoint was moved (or a first build stopped by a full disk before the path was recorded).
+        try store.setSettings(["cmpc_path": dir.appendingPathComponent("moved.pth.tar").path])
+        try refused(["index", "build", index], ["--cmpc is needed", "which CMPC checkpoint"])
+        _ = try ok(["index", "build", index, "--cmpc", cmpc.path])
+        _ = try ok(["search", "--index", index, "--voice", try Demo.voices[0].path, "-k", "1"])
+    }
+
     @Test("row 4 and 11: a damaged MP3 is one sentence, without libmpg123's notes")
     func badMP3() throws {
         var mp3 = Data("ID3\u{3}\0\0\0\0\0\0".utf8)
@@ -102,6 +168,24 @@ struct TrustTests {
         try refused(["features", "bad.mp3", "--out", "f.npy"], ["cannot read the audio file", "bad.mp3", "damaged"])
         let r = try runTool(["features", "bad.mp3", "--out", "f.npy"], in: dir)
         #expect(r.stderr.split(separator: "\n").count == 1 && !r.stderr.contains("pipe") && !r.stderr.contains("libmpg123"), "\(r.stderr)")
+    }
+
+    @Test("row 11: index input in one sentence: an unterminated CSV quote, a path listed twice, IVF on 44 faces, a damaged latent shard")
+    func indexSentences() throws {
+        let faces = try Demo.data.appendingPathComponent("faces").path
+        try Data("path,identity\n\"Julia_Stiles/00000001.jpg,Julia\nJeremy_Irvine/00000004.jpg,Jeremy\n".utf8).write(to: dir.appendingPathComponent("open.csv"))
+        try refused(["index", "build", "q", "--csv", "open.csv", "--faces-root", faces, "--cmpc", "demo:cmpc"], ["open.csv", "opened on line 2", "never closed"])
+        try Data("path,identity\nJulia_Stiles/00000001.jpg,Julia\nJulia_Stiles/00000001.jpg,Julia\n".utf8).write(to: dir.appendingPathComponent("twice.csv"))
+        try refused(["index", "build", "q", "--csv", "twice.csv", "--faces-root", faces, "--cmpc", "demo:cmpc"], ["lists Julia_Stiles/00000001.jpg twice", "rows 1 and 2"])
+        try refused(["index", "build", "q", "--faces", faces, "--cmpc", "demo:cmpc", "--factory", "IVF100,Flat"], ["--factory", "needs at least 100", "holds 44"])
+        // A latent shard file that is not a database: named by its own path.
+        let index = dir.appendingPathComponent("shards")
+        try FileManager.default.createDirectory(at: index.appendingPathComponent("latents"), withIntermediateDirectories: true)
+        for f in try FileManager.default.contentsOfDirectory(atPath: try DemoIndex.path) where f.hasSuffix(".sqlite") || f.hasSuffix(".faiss") {
+            try FileManager.default.copyItem(atPath: try DemoIndex.path + "/" + f, toPath: index.appendingPathComponent(f).path)
+        }
+        try Data(repeating: 0x41, count: 4096).write(to: index.appendingPathComponent("latents/shard-0-of-1.sqlite"))
+        try refused(["index", "merge-latents", index.path], ["shard-0-of-1.sqlite", "damaged or not an index database"])
     }
 
 }
