@@ -22,6 +22,10 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxSteps = 2000
     /// Most prototypes or hits a client may ask for.
     public var maxK = 64
+    /// Uploads decoded at a time (each in bounded memory, `Waveform.read`) …
+    public var maxDecodes = 2
+    /// … and uploads waiting for a turn; more are refused with 503.
+    public var maxDecodesWaiting = 8
     /// Finished jobs are deleted after this many seconds …
     public var keepSeconds: Double = 6 * 3600
     /// … or, oldest first, when more than this many are kept …

@@ -188,4 +188,10 @@ struct TrustTests {
         try refused(["index", "merge-latents", index.path], ["shard-0-of-1.sqlite", "damaged or not an index database"])
     }
 
+    @Test("row 11: serve --host that does not resolve is one sentence naming --host, before anything is prepared")
+    func serveBadHost() throws {
+        try refused(["serve", "--demo", "--host", "no such host..", "--port", "0", "--data", "serve-data"], ["--host", "no such host..", "neither an IP address nor a name"])
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("serve-data").path))
+    }
+
 }
