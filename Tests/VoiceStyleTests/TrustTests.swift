@@ -55,6 +55,19 @@ struct TrustTests {
         return url.path
     }
 
+    @Test("row 1: similarity aggregation at τ = 0.0008 infers (a stable softmax), no signal")
+    func tinyTemperature() throws {
+        let r = try ok(["infer", "--voice", try Demo.voices[0].path, "--index", try DemoIndex.path, "--out", "t", "--aggregate", "similarity",
+                        "--temperature", "0.0008", "-k", "3", "--steps", "1", "--invert-steps", "1", "--mean-samples", "20", "--quiet"] + demoModels)
+        guard r.status == 0 else { return }
+        let report = try decodeReport(InferReport.self, from: Data(contentsOf: dir.appendingPathComponent("t/report.json")))
+        let weights = report.prototypes.map(\.weight)
+        #expect(weights.allSatisfy(\.isFinite) && abs(weights.reduce(0, +) - 1) < 1e-4, "\(weights)")
+        var config = InferenceConfig()
+        (config.aggregate, config.temperature) = (.similarity, .leastNonzeroMagnitude)
+        #expect(Inference.weights(cosines: [0.9, -0.5, 0.89], config: config) == [1, 0, 0])
+    }
+
     @Test("row 2: query vectors of another length, NaN, infinite or all zero are refused naming --embedding; a right one is searched")
     func queryVectors() throws {
         let index = try DemoIndex.path
