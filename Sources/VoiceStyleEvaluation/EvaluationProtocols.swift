@@ -226,10 +226,22 @@ struct VerificationList {
     static func read(_ path: String, dataRoot: String?) throws -> VerificationList {
         let table = try CSVTable.read(URL(fileURLWithPath: path))
         let listRoot = URL(fileURLWithPath: path).deletingLastPathComponent()
-        func yes(_ s: String) -> Bool { s.trimmingCharacters(in: .whitespaces) == "1" || s.lowercased() == "true" }
+        /// A label: 1/true (same person) or 0/false (not); anything else is refused, never read as "not".
+        func same(_ s: String, row: Int) throws -> Bool {
+            switch s.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "1", "true": return true
+            case "0", "false": return false
+            default: throw JobError(field: "pairs", "\(path) row \(row): the label must be 1 or 0 (or true or false) (got '\(s.prefix(40))')")
+            }
+        }
         if let cv = table.header.firstIndex(of: "voice"), let cf = table.header.firstIndex(of: "face"), let cl = table.header.firstIndex(of: "label") {
             func resolve(_ p: String) -> String { CSVTable.resolve(p, root: listRoot) }
-            return VerificationList(pairs: table.rows.filter { $0.count > max(cv, cf, cl) }.map { (resolve($0[cv]), resolve($0[cf]), yes($0[cl])) })
+            return VerificationList(pairs: try table.rows.enumerated().map { n, r in
+                guard r.count > max(cv, cf, cl) else {
+                    throw JobError(field: "pairs", "\(path) row \(n + 1) has \(r.count) fields; the header names \(table.header.count)")
+                }
+                return (resolve(r[cv]), resolve(r[cf]), try same(r[cl], row: n + 1))
+            })
         }
         let rows = ([table.header] + table.rows).filter { $0.count >= 6 && !$0[4].isEmpty }
         guard !rows.isEmpty, rows.count == table.rows.count + 1 else {
@@ -240,11 +252,11 @@ struct VerificationList {
             CSVTable.resolve(p.trimmingCharacters(in: .whitespaces), root: root)
         }
         var voices: [String: String] = [:], faces: [String: String] = [:]
-        let pairs = rows.map { r -> (voice: String, face: String, same: Bool) in
+        let pairs = try rows.enumerated().map { n, r -> (voice: String, face: String, same: Bool) in
             let v = resolve(r[4]), f = resolve(r[5])
             voices[v] = r[1].trimmingCharacters(in: .whitespaces)
             faces[f] = r[2].trimmingCharacters(in: .whitespaces)
-            return (v, f, yes(r[3]))
+            return (v, f, try same(r[3], row: n + 1))
         }
         return VerificationList(pairs: pairs, voices: voices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                 faces: faces.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
@@ -308,8 +320,8 @@ extension Jobs {
         try request.validate()
         let start = Date()
         let out = try request.out.map { try Check.outputFolder("out", $0) }
-        let (model, ref) = try models.cmpc(request.cmpc)
         let list = try request.pairs.map { try VerificationList.read($0, dataRoot: request.dataRoot) }
+        let (model, ref) = try models.cmpc(request.cmpc)
         guard let voiceList = try request.voices.map({ try LabelledFiles.read($0, field: "voices").files }) ?? list?.voices,
               let faceList = try request.faces.map({ try LabelledFiles.read($0, field: "faces").files }) ?? list?.faces else {
             throw JobError(field: "pairs", "\(request.pairs ?? "") names no identities (a CSV voice,face,label): give {voices} and {faces} too")

@@ -164,7 +164,7 @@ public struct SearchRequest: Codable, Sendable, Equatable {
 extension Jobs {
     /// Builds or extends an index; remembers its CMPC checkpoint for later jobs. Without faces or CSV, repairs the
     /// existing index (`PrototypeIndex.repair`: its FAISS file re-derived from its database; the CMPC file is needed
-    /// only when the index does not record its path: `repairedCMPC`).
+    /// only when the index does not record its path: `repairedCMPC`). A build that embeds no image is an error.
     public static func buildIndex(_ request: BuildIndexRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> BuildIndexReport {
         try request.validate()
         if request.faces == nil && request.csv == nil {
@@ -213,6 +213,10 @@ extension Jobs {
         let summary = try PrototypeIndex.build(directory: dir, source: source, encoder: FaceEncoder(cmpc, checkpointSHA256: ref.sha256), options: options) { done, total in
             progress(JobEvent(stage: "index", done: done, total: total))
         }
+        guard !(try PrototypeIndex(directory: dir).records.isEmpty) else {
+            let reasons = summary.skipReasons.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            throw JobError("no image could be embedded into \(dir.path) (\(summary.skipped) skipped: \(reasons.isEmpty ? "none readable" : reasons))")
+        }
         return BuildIndexReport(index: dir.path, summary: summary, cmpc: ref)
     }
 
@@ -250,6 +254,10 @@ extension Jobs {
             }
             selection = selection.filter { representatives.contains($0) }
         }
+        guard !selection.isEmpty || request.shard != nil else {
+            throw JobError(request.paths == nil ? "the index \(index.directory.path) has no prototypes to invert"
+                                                : "{paths} name no prototype of the index \(index.directory.path)")
+        }
         let cache = try prototypeLatents(index: index, settings: request.settings, paths: request.models, models: models, resolveNow: true)
         var slice: LatentShard? = nil
         if let s = request.shard {
@@ -271,6 +279,9 @@ extension Jobs {
             }
         }
         try slice?.finish()
+        if reports.isEmpty, let first = skipped.first {
+            throw JobError("no prototype of \(index.directory.path) could be inverted (\(skipped.count) skipped; \(first.path): \(first.reason))")
+        }
         progress(JobEvent(stage: "invert prototypes", done: paths.count, total: paths.count))
         return InvertPrototypesReport(index: index.directory.path, key: cache.key, shard: request.shard, latentFile: slice?.url.path,
                                       prototypes: reports, skipped: skipped, seconds: Date().timeIntervalSince(start))

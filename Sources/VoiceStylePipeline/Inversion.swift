@@ -181,6 +181,9 @@ extension Jobs {
             }
             runs.append(InversionRun(images: group.map { targets[$0].name }, steps: result.steps))
         }
+        guard !outputs.isEmpty else {
+            throw JobError("no image could be inverted (\(skipped.map { "\($0.path): \($0.reason)" }.prefix(3).joined(separator: "; ")))")
+        }
         let report = InvertReport(request: request, latentStd: Double(std), checkpoints: checkpoints, images: images, runs: runs, skipped: skipped)
         return InvertResult(outputs: outputs, report: report)
     }

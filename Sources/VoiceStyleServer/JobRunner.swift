@@ -114,8 +114,9 @@ let formFieldOfField: [String: String] = [
     "voice": "voice (or example)", "images": "photo", "face": "face", "refinement.steps": "steps", "projector.steps": "steps",
 ]
 
-/// One plain sentence for an error, request fields named as the page's form fields (never command-line flags).
+/// One plain sentence for an error, request fields named as the page's form fields (never command-line flags), long
+/// values cut (`shortened`).
 public func webMessage(_ error: Error) -> String {
-    if let e = error as? JobError { return e.rendered { formFieldOfField[$0] ?? "the \($0) setting" } }
-    return plainMessage(error)
+    if let e = error as? JobError { return shortened(e.rendered { formFieldOfField[$0] ?? "the \($0) setting" }) }
+    return shortened(plainMessage(error))
 }

@@ -173,6 +173,40 @@ struct TrustTests {
         _ = try ok(["search", "--index", index, "--voice", try Demo.voices[0].path, "-k", "1"])
     }
 
+    @Test("row 10: no output is an error; labels are 1/0; links label a photo by the folder it is in, once; safetensors as the reference reads them")
+    func nothingQuietlyWrong() throws {
+        // (a) A build that embeds nothing, an alignment that finds no face.
+        let junk = dir.appendingPathComponent("junk/Person")
+        try FileManager.default.createDirectory(at: junk, withIntermediateDirectories: true)
+        try Data("not a photo".utf8).write(to: junk.appendingPathComponent("a.jpg"))
+        try refused(["index", "build", dir.appendingPathComponent("ji").path, "--faces", junk.deletingLastPathComponent().path, "--cmpc", "demo:cmpc"],
+                    ["no image could be embedded", "1 skipped"])
+        if FileManager.default.fileExists(atPath: FaceDetector.defaultLandmarkModel) {
+            try refused(["align", junk.path, "--out", "aligned"], ["no face was aligned", "a.jpg"])
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("aligned/alignment.json").path))
+        }
+        // (b) A label that is neither 1 nor 0.
+        let clip = try Demo.voices[0].path, face = try Demo.data.appendingPathComponent("faces/Julia_Stiles/00000001.jpg").path
+        try Data("voice,face,label\n\(clip),\(face),1\n\(clip),\(face),yes\n".utf8).write(to: dir.appendingPathComponent("pairs.csv"))
+        try Data("path,identity\n\(clip),a\n".utf8).write(to: dir.appendingPathComponent("v.csv"))
+        try Data("path,identity\n\(face),a\n".utf8).write(to: dir.appendingPathComponent("f.csv"))
+        try refused(["eval", "association", "--cmpc", "demo:cmpc", "--voices", "v.csv", "--faces", "f.csv", "--pairs", "pairs.csv", "--out", "ev"],
+                    ["--pairs", "row 2", "label must be 1 or 0", "yes"])
+        // (c) A folder linked into the tree under another name: its photo is one prototype, of the folder it is in.
+        let tree = dir.appendingPathComponent("tree")
+        try FileManager.default.createDirectory(at: tree.appendingPathComponent("Julia"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: face, toPath: tree.appendingPathComponent("Julia/x.jpg").path)
+        try FileManager.default.createSymbolicLink(at: tree.appendingPathComponent("0-alias"), withDestinationURL: tree.appendingPathComponent("Julia"))
+        let linked = dir.appendingPathComponent("linked").path
+        _ = try ok(["index", "build", linked, "--faces", tree.path, "--cmpc", "demo:cmpc", "--quiet"])
+        let records = try PrototypeIndex(directory: URL(fileURLWithPath: linked)).records
+        #expect(records.map(\.identity) == ["Julia"] && records.map(\.path) == ["Julia/x.jpg"], "\(records.map(\.path))")
+        // (d) Safetensors with a gap between tensors or trailing bytes (safetensors' own reader refuses both).
+        let good = try SafeTensorsFile(tensors: [("a", StoredTensor(Tensor<Float>(shape: [2], scalars: [1, 2])))]).serialized()
+        try (good + Data([0, 0, 0, 0])).write(to: dir.appendingPathComponent("trailing.safetensors"))
+        try refused(["checkpoint", "inspect", "trailing.safetensors"], ["trailing.safetensors", "trailing bytes"])
+    }
+
     @Test("row 4 and 11: a damaged MP3 is one sentence, without libmpg123's notes")
     func badMP3() throws {
         var mp3 = Data("ID3\u{3}\0\0\0\0\0\0".utf8)
@@ -207,4 +241,18 @@ struct TrustTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("serve-data").path))
     }
 
+    @Test("row 11: a 100 KB path is cut in the message; NaN noise maps and --lr-mlp nan are named, not blamed on the weights")
+    func plainSentences() throws {
+        let long = String(repeating: "p", count: 100_000)
+        let cut = try runTool(["features", "\(long).wav", "--out", "f.npy"], in: dir)
+        #expect(cut.status == 1 && cut.stderr.utf8.count < 600 && cut.stderr.contains("100004 characters"), "\(cut.stderr.prefix(700))")
+        let g = Fixtures.local("VoiceStyleCheckpointsTests", "g_small_state_dict.safetensors").path
+        try refused(["generate", "--checkpoint", g, "--lr-mlp", "nan", "--out", "g.png"], ["--lr-mlp", "finite"])
+        let gen = try StyleGAN2Generator(checkpoint: Checkpoint.open(URL(fileURLWithPath: g)))
+        let maps = (0..<gen.config.noiseCount).map { i in
+            StoredTensor(Tensor<Float>(shape: [1, 1, gen.config.noiseResolution(i), gen.config.noiseResolution(i)], repeating: i == 2 ? .nan : 0))
+        }
+        try NumPyFile.writeNpz(maps.enumerated().map { ("noise_\($0.offset)", $0.element) }, to: dir.appendingPathComponent("noise.npz"))
+        try refused(["generate", "--checkpoint", g, "--noise", "noise.npz", "--out", "g.png"], ["--noise", "noise.npz", "NaN or infinite"])
+    }
 }
