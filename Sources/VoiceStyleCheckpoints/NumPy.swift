@@ -150,7 +150,7 @@ public enum NumPyFile {
 
     /// Writes an .npy file atomically.
     public static func writeNpy(_ t: StoredTensor, to url: URL) throws {
-        do { try npyData(t).write(to: url, options: .atomic) } catch let e as CheckpointError { throw e } catch {
+        do { try npyData(t).writeOutput(to: url) } catch let e as CheckpointError { throw e } catch {
             throw CheckpointError.unwritable(file: url.path, reason: error.localizedDescription)
         }
     }
@@ -172,7 +172,7 @@ public enum NumPyFile {
     public static func writeNpz(_ arrays: [(name: String, tensor: StoredTensor)], to url: URL) throws {
         var zip = ZipWriter()
         for (name, t) in arrays { zip.add(name: name + ".npy", contents: try npyData(t)) }
-        do { try zip.finished().write(to: url, options: .atomic) } catch {
+        do { try zip.finished().writeOutput(to: url) } catch {
             throw CheckpointError.unwritable(file: url.path, reason: error.localizedDescription)
         }
     }

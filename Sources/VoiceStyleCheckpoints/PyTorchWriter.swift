@@ -53,7 +53,7 @@ extension PyTorchFile {
     /// Writes a state dict as a PyTorch zip-format file, atomically.
     public static func writeZip(stateDict: [(name: String, tensor: StoredTensor)], to url: URL) throws {
         do {
-            try zipData(stateDict: stateDict, archive: url.deletingPathExtension().lastPathComponent).write(to: url, options: .atomic)
+            try zipData(stateDict: stateDict, archive: url.deletingPathExtension().lastPathComponent).writeOutput(to: url)
         } catch let e as CheckpointError {
             if case let .unwritable(_, r) = e { throw CheckpointError.unwritable(file: url.path, reason: r) }
             throw e

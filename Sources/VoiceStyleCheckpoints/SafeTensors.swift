@@ -81,7 +81,17 @@ public struct SafeTensorsFile: Sendable {
             let bytes = data[(dataStart + offs[0])..<(dataStart + offs[1])]
             entries.append((name, offs[0], StoredTensor(dtype: dtype, shape: shape, bytes: bytes)))
         }
-        entries.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
+        entries.sort { ($0.begin, $0.tensor.bytes.count, $0.name) < ($1.begin, $1.tensor.bytes.count, $1.name) }
+        // As the reference reader (safetensors' `validate`): the tensors fill the data section exactly, in order,
+        // without gaps, overlaps or trailing bytes.
+        var end = 0
+        for e in entries {
+            guard e.begin == end else {
+                throw corrupt("entry '\(e.name)' starts at byte \(e.begin) of the data section where the tensors before it end at \(end) (a gap or an overlap)")
+            }
+            end += e.tensor.bytes.count
+        }
+        guard end == dataLength else { throw corrupt("its tensors end at byte \(end) of a \(dataLength)-byte data section (trailing bytes)") }
         out.tensors = entries.map { ($0.name, $0.tensor) }
         return out
     }
@@ -111,7 +121,7 @@ public struct SafeTensorsFile: Sendable {
 
     /// Writes the file atomically (a temporary file renamed into place).
     public func write(to url: URL) throws {
-        do { try serialized().write(to: url, options: .atomic) } catch let e as CheckpointError {
+        do { try serialized().writeOutput(to: url) } catch let e as CheckpointError {
             if case let .unwritable(_, r) = e { throw CheckpointError.unwritable(file: url.path, reason: r) }
             throw e
         } catch {

@@ -199,7 +199,7 @@ extension Jobs {
             identities: scores, cosine: avg(\.cosine), l1: avg(\.l1), l2: avg(\.l2), among: n,
             recallAtK: Dictionary(uniqueKeysWithValues: recall.map { ("\($0.key)", $0.value) }), matching12: matching, matchingSameGender: sameGender,
             inferred: inferred, skipped: skipped, seconds: Date().timeIntervalSince(start))
-        try reportJSON(EvalGenerationRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+        try reportJSON(EvalGenerationRequest.envelope(report)).writeOutput(to: out.appendingPathComponent("report.json"))
         let ks = recallKs.map { "R@\($0)" }.joined(separator: " | ")
         let md = """
             | identity model | identities | cosine | L1 | L2 | \(ks) | 1:2 matching |
@@ -208,7 +208,7 @@ extension Jobs {
             \(recallKs.map { String(format: "%.1f %%", 100 * (recall[$0] ?? 0)) }.joined(separator: " | ")) | \(matching.map { String(format: "%.1f %%", 100 * $0) } ?? "–") |
 
             """
-        try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+        try Data(md.utf8).writeOutput(to: out.appendingPathComponent("results.md"))
         let plotted = recallKs.filter { $0 <= n }
         try Plot.recallAtK(series: [(embedder.kind.rawValue, plotted, plotted.map { recall[$0] ?? 0 })], title: "recall@k among \(n) identities")
             .write(to: out, name: "recall_at_k")
@@ -226,10 +226,22 @@ struct VerificationList {
     static func read(_ path: String, dataRoot: String?) throws -> VerificationList {
         let table = try CSVTable.read(URL(fileURLWithPath: path))
         let listRoot = URL(fileURLWithPath: path).deletingLastPathComponent()
-        func yes(_ s: String) -> Bool { s.trimmingCharacters(in: .whitespaces) == "1" || s.lowercased() == "true" }
+        /// A label: 1/true (same person) or 0/false (not); anything else is refused, never read as "not".
+        func same(_ s: String, row: Int) throws -> Bool {
+            switch s.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "1", "true": return true
+            case "0", "false": return false
+            default: throw JobError(field: "pairs", "\(path) row \(row): the label must be 1 or 0 (or true or false) (got '\(s.prefix(40))')")
+            }
+        }
         if let cv = table.header.firstIndex(of: "voice"), let cf = table.header.firstIndex(of: "face"), let cl = table.header.firstIndex(of: "label") {
             func resolve(_ p: String) -> String { CSVTable.resolve(p, root: listRoot) }
-            return VerificationList(pairs: table.rows.filter { $0.count > max(cv, cf, cl) }.map { (resolve($0[cv]), resolve($0[cf]), yes($0[cl])) })
+            return VerificationList(pairs: try table.rows.enumerated().map { n, r in
+                guard r.count > max(cv, cf, cl) else {
+                    throw JobError(field: "pairs", "\(path) row \(n + 1) has \(r.count) fields; the header names \(table.header.count)")
+                }
+                return (resolve(r[cv]), resolve(r[cf]), try same(r[cl], row: n + 1))
+            })
         }
         let rows = ([table.header] + table.rows).filter { $0.count >= 6 && !$0[4].isEmpty }
         guard !rows.isEmpty, rows.count == table.rows.count + 1 else {
@@ -240,11 +252,11 @@ struct VerificationList {
             CSVTable.resolve(p.trimmingCharacters(in: .whitespaces), root: root)
         }
         var voices: [String: String] = [:], faces: [String: String] = [:]
-        let pairs = rows.map { r -> (voice: String, face: String, same: Bool) in
+        let pairs = try rows.enumerated().map { n, r -> (voice: String, face: String, same: Bool) in
             let v = resolve(r[4]), f = resolve(r[5])
             voices[v] = r[1].trimmingCharacters(in: .whitespaces)
             faces[f] = r[2].trimmingCharacters(in: .whitespaces)
-            return (v, f, yes(r[3]))
+            return (v, f, try same(r[3], row: n + 1))
         }
         return VerificationList(pairs: pairs, voices: voices.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                 faces: faces.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
@@ -308,8 +320,8 @@ extension Jobs {
         try request.validate()
         let start = Date()
         let out = try request.out.map { try Check.outputFolder("out", $0) }
-        let (model, ref) = try models.cmpc(request.cmpc)
         let list = try request.pairs.map { try VerificationList.read($0, dataRoot: request.dataRoot) }
+        let (model, ref) = try models.cmpc(request.cmpc)
         guard let voiceList = try request.voices.map({ try LabelledFiles.read($0, field: "voices").files }) ?? list?.voices,
               let faceList = try request.faces.map({ try LabelledFiles.read($0, field: "faces").files }) ?? list?.faces else {
             throw JobError(field: "pairs", "\(request.pairs ?? "") names no identities (a CSV voice,face,label): give {voices} and {faces} too")
@@ -376,7 +388,7 @@ extension Jobs {
                                            verification: Metrics.roc(scores: scores, labels: labels), matchingVoiceToFace: v2f, matchingFaceToVoice: f2v,
                                            mapVoiceToFace: mapV, mapFaceToVoice: mapF, skipped: skipped, seconds: Date().timeIntervalSince(start))
         if let out {
-            try reportJSON(EvalAssociationRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+            try reportJSON(EvalAssociationRequest.envelope(report)).writeOutput(to: out.appendingPathComponent("report.json"))
             func pct(_ x: Double?) -> String { x.map { String(format: "%.1f", 100 * $0) } ?? "–" }
             let md = """
                 | CMPC checkpoint | voices | faces | AUC | EER | 1:2 V→F | 1:2 F→V | mAP V→F | mAP F→V |
@@ -384,7 +396,7 @@ extension Jobs {
                 | \(URL(fileURLWithPath: ref.path).lastPathComponent) | \(voices.count) | \(faces.count) | \(pct(report.verification?.auc)) | \(pct(report.verification?.eer)) | \(pct(v2f)) | \(pct(f2v)) | \(pct(mapV)) | \(pct(mapF)) |
 
                 """
-            try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+            try Data(md.utf8).writeOutput(to: out.appendingPathComponent("results.md"))
             if let roc = report.verification { try writeROC(roc, name: "CMPC voice-face", title: "voice-face verification", to: out) }
         }
         return report

@@ -146,14 +146,14 @@ extension Jobs {
             eer: roc?.eer ?? .nan, pairs: scores.count, seconds: Date().timeIntervalSince(start),
             facesPerSecond: Double(files.count) / max(embedSeconds, 1e-9))
         if let out {
-            try reportJSON(EvalFacesRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+            try reportJSON(EvalFacesRequest.envelope(report)).writeOutput(to: out.appendingPathComponent("report.json"))
             let md = """
                 | identity model | identities | faces | rank-1 | verification AUC | EER |
                 |---|---|---|---|---|---|
                 | \(report.model) | \(report.identities) | \(report.faces) | \(String(format: "%.2f %%", 100 * report.rank1)) | \(String(format: "%.4f", report.auc)) | \(String(format: "%.2f %%", 100 * report.eer)) |
 
                 """
-            try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+            try Data(md.utf8).writeOutput(to: out.appendingPathComponent("results.md"))
             if let roc { try writeROC(roc, name: embedder.kind.rawValue, title: "verification on \(URL(fileURLWithPath: request.faces).lastPathComponent)", to: out) }
         }
         return report
@@ -258,12 +258,12 @@ extension Jobs {
         if embedder.kind == .irse50 { model += " (WARNING: the identity-loss model of the inversion; prefer {identityModel} dlib)" }
         let report = EvalInversionReport(request: request, model: model, images: rows, skipped: skipped, mean: mean)
         if let out {
-            try reportJSON(EvalInversionRequest.envelope(report)).write(to: out.appendingPathComponent("report.json"), options: .atomic)
+            try reportJSON(EvalInversionRequest.envelope(report)).writeOutput(to: out.appendingPathComponent("report.json"))
             var md = "| image | identity cosine | LPIPS | PSNR (dB) | MSE |\n|---|---|---|---|---|\n"
             for r in rows + (mean.map { [$0] } ?? []) {
                 md += "| \(URL(fileURLWithPath: r.file).lastPathComponent) | \(String(format: "%.4f", r.identityCosine)) | \(r.lpips.map { String(format: "%.4f", $0) } ?? "–") | \(String(format: "%.2f", r.psnr)) | \(String(format: "%.5f", r.mse)) |\n"
             }
-            try Data(md.utf8).write(to: out.appendingPathComponent("results.md"), options: .atomic)
+            try Data(md.utf8).writeOutput(to: out.appendingPathComponent("results.md"))
         }
         return report
     }

@@ -1,13 +1,17 @@
 // The files of a folder tree as jobs read them (index builds, alignment batches): sorted, hidden names skipped,
-// symbolic links to folders and files followed, each real folder visited once so link cycles end.
+// symbolic links to folders and files followed, each real folder visited once so link cycles end, and each real file
+// listed once, under the folders it really lives in.
 import Foundation
 
 public enum FileTree {
-    /// Every file under `root` as its path components relative to `root` and its URL, in sorted order.
-    /// Broken links are left out.
+    /// Every file under `root` as its path components relative to `root` and its URL, in sorted order; broken links
+    /// are left out. A file reached through symbolic links is listed once: when it really lives inside the tree, by
+    /// its real path there (so the identity folder of an index build is the one it is in, whatever link leads to it);
+    /// a file outside the tree by the first path that leads to it.
     public static func files(under root: URL) -> [(parts: [String], url: URL)] {
-        var out: [(parts: [String], url: URL)] = []
-        var visited: Set<String> = [root.resolvingSymlinksInPath().path]
+        let realRoot = root.resolvingSymlinksInPath().path
+        var found: [(parts: [String], url: URL, real: String)] = []
+        var visited: Set<String> = [realRoot]
         func walk(_ dir: URL, _ rel: [String]) {
             for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() where !name.hasPrefix(".") {
                 let url = dir.appendingPathComponent(name), real = url.resolvingSymlinksInPath()
@@ -16,12 +20,21 @@ public enum FileTree {
                 if isDir.boolValue {
                     if visited.insert(real.path).inserted { walk(url, rel + [name]) }
                 } else {
-                    out.append((rel + [name], url))
+                    found.append((rel + [name], url, real.path))
                 }
             }
         }
         walk(root, [])
-        return out.sorted { $0.parts.joined(separator: "/") < $1.parts.joined(separator: "/") }
+        var out: [String: (parts: [String], url: URL)] = [:]
+        for f in found.sorted(by: { $0.parts.joined(separator: "/") < $1.parts.joined(separator: "/") }) {
+            var parts = f.parts, url = f.url
+            if f.real.hasPrefix(realRoot + "/") {
+                let inside = f.real.dropFirst(realRoot.count + 1).split(separator: "/").map(String.init)
+                if !inside.contains(where: { $0.hasPrefix(".") }) { (parts, url) = (inside, root.appendingPathComponent(inside.joined(separator: "/"))) }
+            }
+            if out[f.real] == nil { out[f.real] = (parts, url) }
+        }
+        return out.values.sorted { $0.parts.joined(separator: "/") < $1.parts.joined(separator: "/") }
     }
 
     /// Whether a file name says JPEG or PNG (.jpg, .jpeg, .png, any case): what folder walks pick up as photos.

@@ -15,7 +15,7 @@ public enum ImageTensors {
                 let plane = p + (n * 3 + c) * h * w
                 for i in 0..<(h * w) {
                     let v = (min(max(plane[i], -1), 1) + 1) / 2 * 255
-                    pixels[i * 3 + c] = UInt8(v)  // truncation, as .to(torch.uint8)
+                    pixels[i * 3 + c] = v.isNaN ? 0 : UInt8(v)  // truncation, as .to(torch.uint8); NaN is black, never a trap
                 }
             }
             return RGBImage(width: w, height: h, pixels: pixels)

@@ -140,7 +140,7 @@ public enum ImageFile {
     public static func write(_ image: RGBImage, to url: URL) throws {
         switch url.pathExtension.lowercased() {
         case "jpg", "jpeg":
-            do { try JPEGCodec.encode(image).write(to: url, options: .atomic) } catch let e as ImageError { throw e } catch {
+            do { try JPEGCodec.encode(image).writeOutput(to: url) } catch let e as ImageError { throw e } catch {
                 throw ImageError.unwritable(file: url.path, reason: error.localizedDescription)
             }
         default: try PNGCodec.write(image, to: url)

@@ -60,7 +60,7 @@ public enum PNGCodec {
     /// Writes an RGB image to a PNG file (atomically).
     public static func write(_ image: RGBImage, to url: URL) throws {
         let data = try encode(image)
-        do { try data.write(to: url, options: .atomic) } catch {
+        do { try data.writeOutput(to: url) } catch {
             throw ImageError.unwritable(file: url.path, reason: error.localizedDescription)
         }
     }

@@ -50,8 +50,8 @@ public struct Plot: Sendable {
 
     /// Writes `name`.svg and `name`.png into `folder`.
     public func write(to folder: URL, name: String) throws {
-        try Data(svg().utf8).write(to: folder.appendingPathComponent(name + ".svg"), options: .atomic)
-        try PNGCodec.encode(image()).write(to: folder.appendingPathComponent(name + ".png"), options: .atomic)
+        try Data(svg().utf8).writeOutput(to: folder.appendingPathComponent(name + ".svg"))
+        try PNGCodec.encode(image()).writeOutput(to: folder.appendingPathComponent(name + ".png"))
     }
 
     // MARK: Rendering

@@ -28,7 +28,7 @@ public final class LatentShard {
             }
         }
         store = try PrototypeStore(url: url)
-        let main = try PrototypeStore(url: PrototypeIndex.storeURL(directory))
+        let main = try PrototypeStore(url: PrototypeIndex.storeURL(directory), existing: true)
         let known = try store.knownPaths()
         var fresh: [PrototypeRecord] = []
         for p in paths where !known.contains(p) {
@@ -110,7 +110,7 @@ extension PrototypeIndex {
         }
         let lock = try IndexLock(directory: directory)
         defer { lock.release() }
-        let store = try PrototypeStore(url: storeURL(directory))
+        let store = try PrototypeStore(url: storeURL(directory), existing: true)
         var summary = LatentMergeSummary(shards: n, latents: 0, skipped: [:])
         let rows = try shards.flatMap { try $0.all() }
         try store.write { db in

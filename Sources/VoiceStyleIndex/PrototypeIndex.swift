@@ -88,7 +88,7 @@ public final class PrototypeIndex {
     public init(directory: URL) throws {
         guard FileManager.default.fileExists(atPath: PrototypeIndex.storeURL(directory).path) else { throw IndexError.notFound(directory.path) }
         self.directory = directory
-        store = try PrototypeStore(url: PrototypeIndex.storeURL(directory))
+        store = try PrototypeStore(url: PrototypeIndex.storeURL(directory), existing: true)
         let loaded = try PrototypeIndex.load(directory: directory, store: store)
         generation = loaded.0
         records = loaded.1

@@ -36,6 +36,9 @@ public struct IndexBuildOptions: Sendable {
     /// What `prepare` does in words, kept as the index's "preparation" setting: an index holds images prepared
     /// one way only ("none" without `prepare`).
     public var preparation = "none"
+    /// More settings recorded with the build's own before any image is read (e.g. the CMPC file's path), so that
+    /// an interrupted first build leaves them too.
+    public var settings: [String: String] = [:]
     public init() {}
 }
 
@@ -65,8 +68,12 @@ extension PrototypeIndex {
             guard header.count >= 2, header[0] == "path", header[1] == "identity" else {
                 throw IndexError.badSource("\(url.path): the header must start with path,identity (got \(header.prefix(2).joined(separator: ",")))")
             }
+            var rowOfPath: [String: Int] = [:]
             return try table.rows.enumerated().map { n, f in
                 guard f.count >= 2, !f[0].isEmpty else { throw IndexError.badSource("\(url.path) row \(n + 1): expected path,identity") }
+                if let first = rowOfPath.updateValue(n + 1, forKey: f[0]) {
+                    throw IndexError.badSource("\(url.path) lists \(f[0]) twice (rows \(first) and \(n + 1)): list each image once")
+                }
                 var meta: String? = nil
                 if header.count > 2 {
                     var m: [String: String] = [:]
@@ -105,7 +112,7 @@ extension PrototypeIndex {
         if case let .folder(root, level) = source { settings["faces_root"] = root.path; settings["identity_level"] = String(level) }
         if case let .csv(_, root) = source { settings["faces_root"] = root.path }
         if let s = options.shard { settings["shard"] = "\(s.index)/\(s.count)" }
-        try store.setSettings(settings)
+        try store.setSettings(settings.merging(options.settings) { own, _ in own })
         var all = try items(source)
         if let s = options.shard { all = all.enumerated().filter { $0.offset % s.count == s.index }.map(\.element) }
         let known = try store.knownPaths()

@@ -15,7 +15,7 @@ extension PrototypeIndex {
         guard FileManager.default.fileExists(atPath: storeURL(directory).path) else { throw IndexError.notFound(directory.path) }
         let lock = try IndexLock(directory: directory)
         defer { lock.release() }
-        let store = try PrototypeStore(url: storeURL(directory))
+        let store = try PrototypeStore(url: storeURL(directory), existing: true)
         let settings = try store.allSettings()
         try commitGeneration(directory: directory, store: store, factory: settings["factory"] ?? "Flat", clusters: settings["clusters"].flatMap { Int($0) })
         var summary = IndexBuildSummary()
@@ -43,6 +43,10 @@ extension PrototypeIndex {
         }
         var file: URL? = nil
         if d > 0 {
+            if let needed = trainingVectors(factory: factory), ids.count < needed {
+                throw IndexError.badSource("the FAISS factory \(factory) needs at least \(needed) embedded prototypes to train on; the index \(directory.path) has "
+                                           + "\(ids.count): use Flat, or IVF<n>,Flat with n ≤ \(ids.count)")
+            }
             let generation = (try store.generation() ?? 0) + 1
             let index = try VectorIndex(dimension: d, factory: factory)
             if !index.isTrained { try index.train(flat) }
@@ -65,16 +69,24 @@ extension PrototypeIndex {
         try writeManifest(directory: directory, store: store, vectorsFile: file?.lastPathComponent)
     }
 
+    /// How many vectors a FAISS factory must be trained on (IVF<n>: n, one per list), or nil when it needs no training.
+    public static func trainingVectors(factory: String) -> Int? {
+        guard factory.hasPrefix("IVF"), let n = Int(factory.dropFirst(3).prefix { $0.isNumber }) else { return nil }
+        return n
+    }
+
     static func writeManifest(directory: URL, store: PrototypeStore, vectorsFile: String? = nil) throws {
         let (byStatus, reasons) = try store.summary()
         let manifest: [String: Any] = ["format": "voicestyle prototype index 2", "settings": try store.allSettings(), "counts": byStatus,
                                        "skip_reasons": reasons, "files": (vectorsFile.map { [$0] } ?? []) + ["prototypes.sqlite"]]
         try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
-            .write(to: directory.appendingPathComponent("manifest.json"), options: .atomic)
+            .writeOutput(to: directory.appendingPathComponent("manifest.json"))
     }
 
     /// Merges shard indexes into `output` (records unioned; a content duplicate keeps its first path). Refuses a
-    /// part that is the output or is listed twice; holds the output's write lock.
+    /// part that is the output or is listed twice, parts that hold the same image path, and an incomplete set of
+    /// shards (`index build --shard I/N` parts must be every slice of one split, each once); holds the output's
+    /// write lock.
     public static func merge(output: URL, parts: [URL]) throws {
         func same(_ a: URL) -> String { a.standardizedFileURL.resolvingSymlinksInPath().path }
         var seen: Set<String> = []
@@ -83,14 +95,12 @@ extension PrototypeIndex {
             if !seen.insert(same(p)).inserted { throw IndexError.badSource("the index \(p.path) is listed twice among the parts to merge") }
             guard FileManager.default.fileExists(atPath: storeURL(p).path) else { throw IndexError.notFound(p.path) }
         }
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let lock = try IndexLock(directory: output)
-        defer { lock.release() }
-        let out = try PrototypeStore(url: storeURL(output))
+        let stores = try parts.map { try PrototypeStore(url: storeURL($0), existing: true) }
+        try checkShardSet(parts, shards: try stores.map { try $0.setting("shard") })
         var settings: [String: String]? = nil
         var records: [PrototypeRecord] = []
-        for p in parts {
-            let s = try PrototypeStore(url: storeURL(p))
+        var holder: [String: String] = [:]
+        for (p, s) in zip(parts, stores) {
             var ps = try s.allSettings()
             ps["shard"] = nil
             ps["generation"] = nil  // the part's own FAISS generation: the output keeps its own count
@@ -101,9 +111,19 @@ extension PrototypeIndex {
                 throw IndexError.mixedPreparation(index: p.path, existing: first["preparation"] ?? "none", given: ps["preparation"] ?? "none")
             }
             settings = settings ?? ps
-            records += try s.all()
+            let rows = try s.all()
+            for r in rows {
+                if let other = holder.updateValue(p.path, forKey: r.path) {
+                    throw IndexError.badSource("the parts \(other) and \(p.path) both hold \(r.path) (overlapping shards): merge parts that share no image")
+                }
+            }
+            records += rows
         }
         guard let settings else { throw IndexError.badSource("nothing to merge") }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let lock = try IndexLock(directory: output)
+        defer { lock.release() }
+        let out = try PrototypeStore(url: storeURL(output))
         if let existing = try out.setting("cmpc_sha256"), existing != settings["cmpc_sha256"] {
             throw IndexError.mixedCheckpoints(index: output.path, existing: existing, given: settings["cmpc_sha256"] ?? "")
         }
@@ -131,6 +151,30 @@ extension PrototypeIndex {
         }
         try out.insert(fresh)
         try commitGeneration(directory: output, store: out, factory: settings["factory"] ?? "Flat", clusters: settings["clusters"].flatMap { Int($0) })
+    }
+
+    /// Refuses parts of which some are shards (`shard` "I/N") unless they are every slice of one split, once each.
+    static func checkShardSet(_ parts: [URL], shards: [String?]) throws {
+        guard shards.contains(where: { $0 != nil }) else { return }
+        var slices: [Int: [Int: String]] = [:]
+        for (p, shard) in zip(parts, shards) {
+            let numbers = shard?.split(separator: "/").compactMap { Int($0) } ?? []
+            guard numbers.count == 2 else {
+                throw IndexError.badSource("\(p.path) is a whole index, not a shard (index build --shard I/N), and the other parts are shards: merge the shards of one split")
+            }
+            if let twice = slices[numbers[1], default: [:]].updateValue(p.path, forKey: numbers[0]) {
+                throw IndexError.badSource("shard \(numbers[0])/\(numbers[1]) is given twice (\(twice) and \(p.path))")
+            }
+        }
+        guard slices.count == 1, let (n, have) = slices.first else {
+            throw IndexError.badSource("the parts mix splits (shards of \(slices.keys.sorted().map(String.init).joined(separator: ", "))): merge the shards of one split")
+        }
+        let missing = (0..<n).filter { have[$0] == nil }
+        guard missing.isEmpty else {
+            let names = missing.map { "\($0)/\(n)" }.joined(separator: ", ")
+            throw IndexError.badSource("shard\(missing.count == 1 ? "" : "s") \(names) of the split into \(n) \(missing.count == 1 ? "is" : "are") missing: "
+                                       + "build \(missing.count == 1 ? "it" : "them") (index build NAME --faces DIR --shard \(missing.count == 1 ? names : "I/\(n)")) and merge all \(n) shards")
+        }
     }
 
     /// Imports cmpc2's frame memory: prototypes are the CSV rows (path VGGFace1 ID/1.6/video_id, in CSV order),

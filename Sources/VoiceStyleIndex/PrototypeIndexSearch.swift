@@ -13,6 +13,7 @@ extension PrototypeIndex {
         guard !records.isEmpty else { throw IndexError.empty(directory.path) }
         guard let vectors else { throw IndexError.noEmbeddings(directory.path) }
         guard !byID.isEmpty else { throw IndexError.empty(directory.path) }
+        try checkQuery(query, dimension: vectors.dimension)
         let q = normalized(query)
         return try vectors.search(q, k: min(k, byID.count))[0].enumerated().map { i, hit in
             guard let r = byID[hit.id] else {
@@ -27,6 +28,7 @@ extension PrototypeIndex {
     public func searchClusters(_ query: [Float], k: Int, clusterCount: Int = 3) throws -> [IndexHit] {
         let centroids = try store.centroids()
         guard !centroids.isEmpty else { throw IndexError.noClusters(directory.path) }
+        try checkQuery(query, dimension: centroids[0].count)
         let q = normalized(query)
         let distances = centroids.map { c -> Float in
             let cn = normalized(c)
@@ -40,6 +42,38 @@ extension PrototypeIndex {
             let cos = r.embeddingValues.map { e in zip(q, normalized(e)).reduce(0) { $0 + $1.0 * $1.1 } }
                 ?? zip(q, normalized(centroids[Int(r.cluster!)])).reduce(0) { $0 + $1.0 * $1.1 }
             return IndexHit(rank: i + 1, cosine: cos, identity: r.identity, path: r.path, cluster: Int(r.cluster!))
+        }
+    }
+}
+
+extension PrototypeIndex {
+    /// The dimension of the index's vectors (its FAISS file, else its centroids, else its recorded setting).
+    public var dimension: Int? {
+        if let vectors { return vectors.dimension }
+        if let centroid = try? store.centroids().first { return centroid.count }
+        return (try? store.setting("embedding_dim")).flatMap { Int($0) }
+    }
+
+    /// Why `query` cannot be searched in this index, as the end of a sentence about it ("holds 64 values; …"),
+    /// or nil: a query has the index's dimension, finite values, not all of them zero, and a finite length.
+    public func queryProblem(_ query: [Float]) -> String? {
+        Self.queryProblem(query, dimension: dimension)
+    }
+
+    static func queryProblem(_ query: [Float], dimension: Int?) -> String? {
+        if let dimension, query.count != dimension {
+            return "holds \(query.count) value\(query.count == 1 ? "" : "s"); the vectors of this index have \(dimension)"
+        }
+        guard query.allSatisfy(\.isFinite) else { return "holds NaN or infinite values" }
+        guard query.contains(where: { $0 != 0 }) else { return "is all zeros (it has no direction to search by)" }
+        guard query.reduce(0, { $0 + $1 * $1 }).isFinite else { return "holds values too large to normalise (their squares overflow)" }
+        return nil
+    }
+
+    /// Refuses a query vector of the wrong length, with NaN or infinite values, or all zeros.
+    func checkQuery(_ query: [Float], dimension: Int) throws {
+        if let problem = Self.queryProblem(query, dimension: dimension) {
+            throw IndexError.badSource("the query vector for the index \(directory.path) \(problem)")
         }
     }
 }

@@ -64,20 +64,53 @@ public final class PrototypeStore {
     public let db: DatabaseQueue
     /// The index folder, for messages.
     public let index: String
+    /// The database file, for messages.
+    public let file: String
 
-    public init(url: URL) throws {
+    /// Opens the database at `url`, creating it (or its tables) when new. With `existing`, it must already be an
+    /// index: a file without the index's tables and settings (empty, another database, an unfinished first build) is
+    /// refused as damaged before anything is written to it, so read-only commands never write a schema.
+    /// Without `existing`, a file whose tables hold prototypes but no settings is refused the same way.
+    public init(url: URL, existing: Bool = false) throws {
         let index = url.deletingLastPathComponent().path
-        self.index = index
+        (self.index, file) = (index, url.path)
         do {
+            try Self.checkIsIndex(url, index: index, existing: existing)
             var config = Configuration()
             config.busyMode = .timeout(30)
             db = try DatabaseQueue(path: url.path, configuration: config)
             try Self.migrate(db)
-        } catch let e as DatabaseError { throw PrototypeStore.translate(e, index: index) }
+        } catch let e as DatabaseError { throw PrototypeStore.translate(e, index: index, file: url.path) }
     }
 
-    /// A GRDB error as one plain sentence naming the index.
-    static func translate(_ e: DatabaseError, index: String) -> IndexError {
+    /// Looks into the file read-only: `existing` needs the index's tables and a `cmpc_sha256` setting (what every
+    /// build, merge and import records first); otherwise a file with prototypes but no settings is damaged too.
+    private static func checkIsIndex(_ url: URL, index: String, existing: Bool) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            if existing { throw IndexError.notFound(index) }
+            return
+        }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(30)
+        let probe = try DatabaseQueue(path: url.path, configuration: config)
+        let (tables, settings, checkpoint, prototypes): (Int, Int, Int, Int) = try probe.read { db in
+            let tables = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('settings', 'prototypes')") ?? 0
+            guard tables == 2 else { return (tables, 0, 0, 0) }
+            return (tables, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM settings") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM settings WHERE key = 'cmpc_sha256'") ?? 0,
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM prototypes") ?? 0)
+        }
+        try probe.close()
+        if existing ? checkpoint > 0 : (settings > 0 || tables == 0 || prototypes == 0) { return }
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        let what = size == 0 ? "is empty (0 bytes)" : tables < 2 ? "holds no prototype tables" : "holds no index settings (its first build never recorded them)"
+        throw IndexError.database("the index \(index) is damaged: its database \(url.lastPathComponent) \(what); move the folder away and build the index again "
+                                  + "(voicestyle index build NAME --faces DIR)")
+    }
+
+    /// A GRDB error as one plain sentence naming the index (and its database file).
+    static func translate(_ e: DatabaseError, index: String, file: String? = nil) -> IndexError {
         let detail = e.message ?? "SQLite code \(e.resultCode.rawValue)"
         switch e.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED:
@@ -85,9 +118,9 @@ public final class PrototypeStore {
         case .SQLITE_CONSTRAINT:
             return .database("the index \(index) already holds a record that this write would duplicate (\(detail)); is another build or merge writing to it?")
         case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-            return .database("\(index)/prototypes.sqlite is damaged or not an index database (\(detail))")
+            return .database("\(file ?? index + "/prototypes.sqlite") is damaged or not an index database (\(detail))")
         case .SQLITE_CANTOPEN:
-            return .database("cannot open the database of the index \(index) (\(detail))")
+            return .database("cannot open the database \(file ?? index + "/prototypes.sqlite") (\(detail))")
         case .SQLITE_READONLY, .SQLITE_PERM:
             return .database("the index \(index) cannot be written (read-only: \(detail))")
         case .SQLITE_FULL:
@@ -99,12 +132,12 @@ public final class PrototypeStore {
 
     /// A read transaction, errors translated.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try db.read(body) } catch let e as DatabaseError { throw Self.translate(e, index: index) }
+        do { return try db.read(body) } catch let e as DatabaseError { throw Self.translate(e, index: index, file: file) }
     }
 
     /// A write transaction (all or nothing), errors translated.
     func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try db.write(body) } catch let e as DatabaseError { throw Self.translate(e, index: index) }
+        do { return try db.write(body) } catch let e as DatabaseError { throw Self.translate(e, index: index, file: file) }
     }
 
     private static func migrate(_ db: DatabaseQueue) throws {

@@ -127,7 +127,12 @@ extension Jobs {
         }
         progress(JobEvent(stage: "align", done: photos.count, total: photos.count))
         let result = AlignReport(request: request, photos: reports, seconds: Date().timeIntervalSince(start))
-        try reportJSON(AlignRequest.envelope(result)).write(to: out.appendingPathComponent("alignment.json"), options: .atomic)
+        try reportJSON(AlignRequest.envelope(result)).writeOutput(to: out.appendingPathComponent("alignment.json"))
+        guard reports.contains(where: { !$0.faces.isEmpty }) else {
+            let first = reports.first { $0.skipped != nil }
+            throw JobError("no face was aligned in the \(photos.count) photo(s) given (\(first.map { "\($0.file): \($0.skipped ?? "")" } ?? "none readable"); "
+                           + "alignment.json in {out} lists each)")
+        }
         return result
     }
 }

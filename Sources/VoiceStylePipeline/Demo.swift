@@ -143,7 +143,7 @@ extension Jobs {
         try result.write(to: out)
         let report = DemoReport(notice: Demo.notice(generator: generator), index: index, infer: result.report,
                                 outputs: ["face.png", "sheet.png", "latent.npy", "report.json", "demo.json", "index/"])
-        try reportJSON(DemoRequest.envelope(report)).write(to: out.appendingPathComponent("demo.json"), options: .atomic)
+        try reportJSON(DemoRequest.envelope(report)).writeOutput(to: out.appendingPathComponent("demo.json"))
         return (result, report)
     }
 }

@@ -36,6 +36,7 @@ public struct GenerateRequest: Codable, Sendable, Equatable {
         try Check.range("count", count, 1...100_000)
         try Check.range("batch", batch, 1...1024)
         guard truncation.isFinite, truncation > 0, truncation <= 1 else { throw JobError(field: "truncation", "must be in (0, 1] (got \(truncation))") }
+        guard lrMLP.isFinite, lrMLP > 0 else { throw JobError(field: "lrMLP", "must be a finite number > 0 (got \(lrMLP))") }
         if noise != nil && noiseMode != .random { throw JobError("give either {noise} or {noiseMode}, not both") }
         if let latents { try Check.file(latentKind == .wPlus ? "wPlus" : latentKind.rawValue, latents) }
         if let noise { try Check.file("noise", noise) }
@@ -72,7 +73,12 @@ extension Jobs {
         }
         let noiseMaps = try request.noise.map { path in
             let ckpt = try Checkpoint.open(URL(fileURLWithPath: path))
-            return try (0..<g.config.noiseCount).map { try ckpt.floatTensor(at: "noise_\($0)") }
+            let maps = try (0..<g.config.noiseCount).map { try ckpt.floatTensor(at: "noise_\($0)") }
+            guard maps.allSatisfy({ $0.buffer.allSatisfy(\.isFinite) }) else { throw JobError(field: "noise", "\(path) holds NaN or infinite values") }
+            if let m = maps.first(where: { $0.rank != 4 || ($0.shape[0] != 1 && $0.shape[0] != styles.shape[0]) }) {
+                throw JobError(field: "noise", "\(path) has a map of shape \(m.shape); each must be [1 or \(styles.shape[0]), 1, R, R]")
+            }
+            return maps
         }
         let total = styles.shape[0]
         var images: [RGBImage] = [], outputs: [Tensor<Float>] = []

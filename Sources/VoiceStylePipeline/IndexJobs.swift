@@ -163,13 +163,16 @@ public struct SearchRequest: Codable, Sendable, Equatable {
 
 extension Jobs {
     /// Builds or extends an index; remembers its CMPC checkpoint for later jobs. Without faces or CSV, repairs the
-    /// existing index (`PrototypeIndex.repair`: its FAISS file re-derived from its database; no CMPC needed).
+    /// existing index (`PrototypeIndex.repair`: its FAISS file re-derived from its database; the CMPC file is needed
+    /// only when the index does not record its path: `repairedCMPC`). A build that embeds no image is an error.
     public static func buildIndex(_ request: BuildIndexRequest, models: ModelLoader, progress: JobProgress = { _ in }) throws -> BuildIndexReport {
         try request.validate()
         if request.faces == nil && request.csv == nil {
             let dir = URL(fileURLWithPath: request.index)
+            let store = try PrototypeStore(url: PrototypeIndex.storeURL(dir), existing: true)
+            let cmpc = try repairedCMPC(store, request: request, models: models)
             let summary = try PrototypeIndex.repair(directory: dir)
-            let store = try PrototypeStore(url: PrototypeIndex.storeURL(dir))
+            if let cmpc { try store.setSettings(["cmpc_path": cmpc.path]) }
             return BuildIndexReport(index: dir.path, summary: summary,
                                     cmpc: ModelRef(path: try store.setting("cmpc_path") ?? "", sha256: try store.setting("cmpc_sha256") ?? ""))
         }
@@ -186,7 +189,12 @@ extension Jobs {
             throw JobError(request.faces.map { "{faces} \($0) holds no files \(request.identityLevel) folder level(s) down (one folder per identity, images inside)" }
                            ?? "{csv} \(request.csv ?? "") lists no images")
         }
+        if let needed = PrototypeIndex.trainingVectors(factory: request.factory), items.count < needed {
+            throw JobError(field: "factory", "\(request.factory) needs at least \(needed) faces to train on; \(request.faces ?? request.csv ?? "") holds \(items.count): "
+                           + "use Flat, or IVF<n>,Flat with n ≤ \(items.count)")
+        }
         var options = IndexBuildOptions()
+        options.settings = ["cmpc_path": ref.path]
         options.factory = request.factory
         options.clusters = request.clusters
         options.batch = request.batch
@@ -205,8 +213,29 @@ extension Jobs {
         let summary = try PrototypeIndex.build(directory: dir, source: source, encoder: FaceEncoder(cmpc, checkpointSHA256: ref.sha256), options: options) { done, total in
             progress(JobEvent(stage: "index", done: done, total: total))
         }
-        try PrototypeStore(url: PrototypeIndex.storeURL(dir)).setSettings(["cmpc_path": ref.path])
+        guard !(try PrototypeIndex(directory: dir).records.isEmpty) else {
+            let reasons = summary.skipReasons.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            throw JobError("no image could be embedded into \(dir.path) (\(summary.skipped) skipped: \(reasons.isEmpty ? "none readable" : reasons))")
+        }
         return BuildIndexReport(index: dir.path, summary: summary, cmpc: ref)
+    }
+
+    /// The CMPC checkpoint a repair records when the index lacks its path (a first build stopped early, an index of
+    /// an older version) or the file it names is gone: the one given, else the default file, if its sha256 is the
+    /// index's; nil when the index's own still serves and none is given. Refuses before repairing when it cannot say
+    /// which file it is.
+    static func repairedCMPC(_ store: PrototypeStore, request: BuildIndexRequest, models: ModelLoader) throws -> ModelRef? {
+        guard try store.setting("source") == nil, let built = try store.setting("cmpc_sha256") else { return nil }
+        if let given = request.cmpc {
+            let (_, ref) = try models.cmpc(given)
+            guard ref.sha256 == built else { throw IndexError.mixedCheckpoints(index: store.index, existing: built, given: ref.sha256) }
+            return ref
+        }
+        if let recorded = try store.setting("cmpc_path"),
+           FileManager.default.fileExists(atPath: recorded) || models.isRegistered(recorded) || recorded.hasPrefix("demo:") { return nil }
+        if let ref = try? models.cmpc(nil).1, ref.sha256 == built { return ref }
+        throw JobError(field: "cmpc", "is needed: the index \(store.index) does not record which CMPC checkpoint it was built with, or that file is gone "
+                       + "(sha256 \(built.prefix(12))…); repair it with {cmpc} FILE naming that checkpoint")
     }
 
     /// Caches the latent of every prototype (or of `request.paths`) whose cached latent is missing or was made
@@ -224,6 +253,10 @@ extension Jobs {
                 throw JobError(field: "perCluster", "needs an index with k-means clusters; \(index.directory.path) has none (build it with {clusters} K)")
             }
             selection = selection.filter { representatives.contains($0) }
+        }
+        guard !selection.isEmpty || request.shard != nil else {
+            throw JobError(request.paths == nil ? "the index \(index.directory.path) has no prototypes to invert"
+                                                : "{paths} name no prototype of the index \(index.directory.path)")
         }
         let cache = try prototypeLatents(index: index, settings: request.settings, paths: request.models, models: models, resolveNow: true)
         var slice: LatentShard? = nil
@@ -246,6 +279,9 @@ extension Jobs {
             }
         }
         try slice?.finish()
+        if reports.isEmpty, let first = skipped.first {
+            throw JobError("no prototype of \(index.directory.path) could be inverted (\(skipped.count) skipped; \(first.path): \(first.reason))")
+        }
         progress(JobEvent(stage: "invert prototypes", done: paths.count, total: paths.count))
         return InvertPrototypesReport(index: index.directory.path, key: cache.key, shard: request.shard, latentFile: slice?.url.path,
                                       prototypes: reports, skipped: skipped, seconds: Date().timeIntervalSince(start))
@@ -282,6 +318,7 @@ extension Jobs {
         var query: [Float]
         if let embedding = request.embedding {
             query = try NumPyFile.readNpy(URL(fileURLWithPath: embedding)).tensor(Float.self).scalars
+            if let problem = index.queryProblem(query) { throw JobError(field: "embedding", "\(embedding) \(problem)") }
         } else {
             let (model, _) = try indexCMPC(index, explicit: request.cmpc, models: models)
             if let voice = request.voice {

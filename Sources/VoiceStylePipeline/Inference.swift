@@ -119,10 +119,10 @@ public struct InferenceResult {
     /// Writes face.png, sheet.png, latent.npy and report.json into `folder` (each through a temporary name).
     public func write(to folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try PNGCodec.encode(face).write(to: folder.appendingPathComponent("face.png"), options: .atomic)
-        try PNGCodec.encode(sheet).write(to: folder.appendingPathComponent("sheet.png"), options: .atomic)
-        try NumPyFile.npyData(StoredTensor(latent)).write(to: folder.appendingPathComponent("latent.npy"), options: .atomic)
-        try reportJSON(InferRequest.envelope(report)).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
+        try PNGCodec.encode(face).writeOutput(to: folder.appendingPathComponent("face.png"))
+        try PNGCodec.encode(sheet).writeOutput(to: folder.appendingPathComponent("sheet.png"))
+        try NumPyFile.npyData(StoredTensor(latent)).writeOutput(to: folder.appendingPathComponent("latent.npy"))
+        try reportJSON(InferRequest.envelope(report)).writeOutput(to: folder.appendingPathComponent("report.json"))
     }
 }
 
@@ -140,10 +140,13 @@ public enum Inference {
         config.searchMode == .instances ? try index.searchInstances(voice.scalars, k: config.k) : try index.searchClusters(voice.scalars, k: config.k)
     }
 
-    /// Aggregation weights for prototype cosines: uniform (upstream's mean) or softmax(cos/τ).
+    /// Aggregation weights for prototype cosines: uniform (upstream's mean) or softmax(cos/τ), computed stably
+    /// (the largest cos/τ subtracted first, in double precision), so any τ > 0 gives finite weights summing to 1.
     public static func weights(cosines: [Float], config: InferenceConfig) -> [Float] {
         guard config.aggregate == .similarity else { return [Float](repeating: 1 / Float(cosines.count), count: cosines.count) }
-        let e = cosines.map { Foundation.exp(Double($0 / config.temperature)) }
+        let logits = cosines.map { Double($0) / Double(config.temperature) }
+        let top = logits.max() ?? 0
+        let e = logits.map { Foundation.exp($0 - top) }
         let total = e.reduce(0, +)
         return e.map { Float($0 / total) }
     }
@@ -246,6 +249,9 @@ extension Jobs {
         lap("prototype latents")
         // 4. Aggregation and identity target.
         let weights = Inference.weights(cosines: used.map(\.cosine), config: config)
+        guard weights.allSatisfy(\.isFinite), latents.allSatisfy({ $0.scalars.allSatisfy(\.isFinite) }) else {
+            throw JobError("the aggregation weights or prototype latents of \(index.directory.path) are not finite numbers (cosines \(used.map(\.cosine)))")
+        }
         for i in used.indices { used[i].weight = weights[i] }
         let w0 = cache.generator.aggregate(Inference.aggregate(latents, weights: weights))
         let target = identity.flatMap { Inference.identityTarget(images.compactMap { $0 }, identity: $0) }

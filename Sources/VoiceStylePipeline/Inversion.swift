@@ -88,19 +88,13 @@ public struct InvertResult {
     public func write(to folder: URL) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for o in outputs {
-            try NumPyFile.npyData(StoredTensor(o.latent)).write(to: folder.appendingPathComponent("\(o.name).npy"), options: .atomic)
-            let part = folder.appendingPathComponent(".\(o.name)_noise.npz.part")
-            try NumPyFile.writeNpz(o.noises.enumerated().map { ("noise_\($0.offset)", StoredTensor($0.element)) }, to: part)
-            // rename(2) replaces an existing file atomically (Foundation's replaceItemAt fails on Linux when the
-            // destination does not exist yet).
-            let destination = folder.appendingPathComponent("\(o.name)_noise.npz")
-            guard rename(part.path, destination.path) == 0 else {
-                throw JobError("cannot write \(destination.path): \(String(cString: strerror(errno)))")
-            }
-            try PNGCodec.encode(o.reconstruction).write(to: folder.appendingPathComponent("\(o.name).png"), options: .atomic)
-            try PNGCodec.encode(o.comparison).write(to: folder.appendingPathComponent("\(o.name)_compare.png"), options: .atomic)
+            try NumPyFile.npyData(StoredTensor(o.latent)).writeOutput(to: folder.appendingPathComponent("\(o.name).npy"))
+            try NumPyFile.writeNpz(o.noises.enumerated().map { ("noise_\($0.offset)", StoredTensor($0.element)) },
+                                   to: folder.appendingPathComponent("\(o.name)_noise.npz"))
+            try PNGCodec.encode(o.reconstruction).writeOutput(to: folder.appendingPathComponent("\(o.name).png"))
+            try PNGCodec.encode(o.comparison).writeOutput(to: folder.appendingPathComponent("\(o.name)_compare.png"))
         }
-        try reportJSON(InvertRequest.envelope(report)).write(to: folder.appendingPathComponent("report.json"), options: .atomic)
+        try reportJSON(InvertRequest.envelope(report)).writeOutput(to: folder.appendingPathComponent("report.json"))
     }
 }
 
@@ -187,6 +181,9 @@ extension Jobs {
                     alignment: t.alignment))
             }
             runs.append(InversionRun(images: group.map { targets[$0].name }, steps: result.steps))
+        }
+        guard !outputs.isEmpty else {
+            throw JobError("no image could be inverted (\(skipped.map { "\($0.path): \($0.reason)" }.prefix(3).joined(separator: "; ")))")
         }
         let report = InvertReport(request: request, latentStd: Double(std), checkpoints: checkpoints, images: images, runs: runs, skipped: skipped)
         return InvertResult(outputs: outputs, report: report)

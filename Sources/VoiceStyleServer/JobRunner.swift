@@ -22,6 +22,10 @@ public struct ServerLimits: Sendable, Equatable {
     public var maxSteps = 2000
     /// Most prototypes or hits a client may ask for.
     public var maxK = 64
+    /// Uploads decoded at a time (each in bounded memory, `Waveform.read`) …
+    public var maxDecodes = 2
+    /// … and uploads waiting for a turn; more are refused with 503.
+    public var maxDecodesWaiting = 8
     /// Finished jobs are deleted after this many seconds …
     public var keepSeconds: Double = 6 * 3600
     /// … or, oldest first, when more than this many are kept …
@@ -54,7 +58,7 @@ final class JobRunner {
             let steps = request.config.refinement.steps, every = max(1, steps / 12)
             let result = try Jobs.infer(request, models: loader, progress: job.progress) { step, render in
                 guard step % every == 0 || step == steps, let face = try? render(), let png = try? PNGCodec.encode(face) else { return }
-                if (try? png.write(to: out.appendingPathComponent("preview.png"), options: .atomic)) != nil { job.previewed(step: step) }
+                if (try? png.writeOutput(to: out.appendingPathComponent("preview.png"))) != nil { job.previewed(step: step) }
             }
             try result.write(to: out)
             var gallery: [GalleryItem] = []
@@ -79,7 +83,7 @@ final class JobRunner {
                 gallery.append(GalleryItem(rank: hit.rank, identity: hit.identity, cosine: hit.cosine,
                                            image: try image.map { try Self.writeThumbnail($0, to: out, name: "hit-\(hit.rank).png") }))
             }
-            try reportJSON(hits).write(to: out.appendingPathComponent("hits.json"), options: .atomic)
+            try reportJSON(hits).writeOutput(to: out.appendingPathComponent("hits.json"))
             summary = JobSummary(outputs: [], gallery: gallery)
         default:
             throw JobError("the web server does not run \(type(of: job.work).job) jobs")
@@ -95,7 +99,7 @@ final class JobRunner {
         let side = max(image.width, image.height)
         let small = side <= 256 ? image
             : image.resized(width: max(1, image.width * 256 / side), height: max(1, image.height * 256 / side), filter: .bilinear)
-        try PNGCodec.encode(small).write(to: folder.appendingPathComponent(name), options: .atomic)
+        try PNGCodec.encode(small).writeOutput(to: folder.appendingPathComponent(name))
         return name
     }
 
@@ -110,8 +114,9 @@ let formFieldOfField: [String: String] = [
     "voice": "voice (or example)", "images": "photo", "face": "face", "refinement.steps": "steps", "projector.steps": "steps",
 ]
 
-/// One plain sentence for an error, request fields named as the page's form fields (never command-line flags).
+/// One plain sentence for an error, request fields named as the page's form fields (never command-line flags), long
+/// values cut (`shortened`).
 public func webMessage(_ error: Error) -> String {
-    if let e = error as? JobError { return e.rendered { formFieldOfField[$0] ?? "the \($0) setting" } }
-    return plainMessage(error)
+    if let e = error as? JobError { return shortened(e.rendered { formFieldOfField[$0] ?? "the \($0) setting" }) }
+    return shortened(plainMessage(error))
 }

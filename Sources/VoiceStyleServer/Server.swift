@@ -49,19 +49,23 @@ public final class WebServer: Sendable {
     let page: [String: (type: String, data: Data)]
     let alignAvailable: Bool
     let models: ModelPaths
+    /// Uploads decoded at a time (`ServerLimits.maxDecodes`).
+    let decodes: DecodeSlots
 
-    /// Checks the options, prepares the data folder (old jobs removed; with `demo`, the demo index built once
-    /// into demo-index/), loads the page and starts the job thread.
+    /// Checks the options, prepares the data folder (the job folders of earlier runs removed: only folders the
+    /// server marked as its own; with `demo`, the demo index built once into demo-index/), loads the page and starts
+    /// the job thread.
     public init(_ options: ServerOptions, progress: JobProgress = { _ in }) throws {
         self.options = options
         token = options.token ?? (Self.isLoopback(options.host) ? nil : JobQueue.newID())
         if let t = options.token, t.count < 8 || !t.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ";" && $0 != "," }) {
             throw JobError(field: "token", "must be at least 8 printable ASCII characters without spaces, ';' or ','")
         }
+        try Self.checkHost(options.host)
         let data = try prepareOutputFolder(options.data.path, field: "data")
         let jobs = data.appendingPathComponent("jobs")
-        try? FileManager.default.removeItem(at: jobs)
         try FileManager.default.createDirectory(at: jobs, withIntermediateDirectories: true)
+        Self.removeMarked(in: jobs, marker: Self.jobMarker)
         alignAvailable = FileManager.default.fileExists(atPath: FaceDetector.defaultLandmarkModel)
         let loader = ModelLoader()
         if options.demo {
@@ -88,7 +92,38 @@ public final class WebServer: Sendable {
         }
         self.page = page
         queue = JobQueue(runner: JobRunner(loader: loader, models: models, demo: options.demo), limits: options.limits, jobsFolder: jobs)
+        decodes = DecodeSlots(limit: options.limits.maxDecodes, waiting: options.limits.maxDecodesWaiting)
         queue.start()
+    }
+
+    /// The file that marks a folder as the server's own (a job folder, the demo index): only marked folders are
+    /// ever removed, so nothing of the user's under --data is deleted.
+    static let jobMarker = ".voicestyle-job", demoIndexMarker = ".voicestyle-demo-index"
+
+    /// Removes the folders directly in `folder` that hold `marker`; leaves everything else.
+    static func removeMarked(in folder: URL, marker: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+            let item = folder.appendingPathComponent(name)
+            if isMarked(item, marker) { try? FileManager.default.removeItem(at: item) }
+        }
+    }
+
+    /// Whether `folder` is a real folder (not a link) holding `marker`.
+    static func isMarked(_ folder: URL, _ marker: String) -> Bool {
+        let kind = try? FileManager.default.attributesOfItem(atPath: folder.path)[.type] as? FileAttributeType
+        return kind == .typeDirectory && FileManager.default.fileExists(atPath: folder.appendingPathComponent(marker).path)
+    }
+
+    /// Refuses a --host that is neither an address nor a name this machine resolves, before anything starts.
+    public static func checkHost(_ host: String) throws {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>? = nil
+        let rc = getaddrinfo(host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host, nil, &hints, &found)
+        if let found { freeaddrinfo(found) }
+        guard rc == 0, !host.isEmpty else {
+            throw JobError(field: "host", "\(host.prefix(100)) is neither an IP address nor a name this machine resolves (\(String(cString: gai_strerror(rc))))")
+        }
     }
 
     /// Whether `host` is a loopback address (no token needed there).
@@ -101,7 +136,14 @@ public final class WebServer: Sendable {
         let dir = data.appendingPathComponent("demo-index")
         if let index = try? PrototypeIndex(directory: dir), !index.records.isEmpty,
            (try? index.store.setting("cmpc_path")) == Demo.models.cmpc { return dir.path }
-        try? FileManager.default.removeItem(at: dir)
+        if FileManager.default.fileExists(atPath: dir.path) {
+            guard isMarked(dir, demoIndexMarker) else {
+                throw JobError(field: "data", "\(dir.path) exists and is not a demo index this server made: move it away or choose another {data} folder")
+            }
+            try FileManager.default.removeItem(at: dir)
+        }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data().writeOutput(to: dir.appendingPathComponent(demoIndexMarker))
         var build = BuildIndexRequest(index: dir.path, faces: try Demo.data.appendingPathComponent("faces").path)
         build.cmpc = Demo.models.cmpc
         if align { build.align = AlignOptions() }
@@ -115,10 +157,11 @@ public final class WebServer: Sendable {
     /// Serves until the process ends; `onRunning` gets the bound port once the server listens.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router()
-        router.add(middleware: Guard(token: token))
+        router.add(middleware: Guard(token: token, access: AccessRule(host: options.host, token: token)))
         addRoutes(router)
         let port = options.port
-        let app = Application(router: router, configuration: .init(address: .hostname(options.host, port: port)),
+        let app = Application(router: router, server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestAnswer()])),
+                              configuration: .init(address: .hostname(options.host, port: port)),
                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
         try await app.run()
     }
@@ -145,7 +188,7 @@ public final class WebServer: Sendable {
         }
         // One route per job the page offers (`WebServer.jobs`): POST /api/NAME with the job's form.
         for job in Self.jobs {
-            router.post("/api/\(job.job)") { [self] request, _ in try await submit(request) { try self.work(job, $0, $1) } }
+            router.post("/api/\(job.job)") { [self] request, _ in try await submit(request) { try await self.work(job, $0, $1) } }
         }
         router.get("/api/jobs/:id") { [self] _, context in Self.json(try job(context).snapshot) }
         router.delete("/api/jobs/:id") { [self] _, context in
@@ -213,15 +256,16 @@ public final class WebServer: Sendable {
     // MARK: Submitting jobs
 
     /// Reads the form (size-limited), makes the job's folder, builds its work with `make`, queues it: 202 with
-    /// `{"job": ID}`. A refused request leaves no folder behind.
-    private func submit(_ request: Request, make: (Form, URL) throws -> JobWork) async throws -> Response {
+    /// `{"job": ID}`. A refused request leaves no folder behind; the folder is marked as the server's own.
+    private func submit(_ request: Request, make: (Form, URL) async throws -> JobWork) async throws -> Response {
         let form = try await readForm(request)
         let id = JobQueue.newID()
         let folder = queue.jobsFolder.appendingPathComponent(id)
         do {
             let input = folder.appendingPathComponent("input")
             try FileManager.default.createDirectory(at: input, withIntermediateDirectories: true)
-            let job = ServerJob(id: id, work: try make(form, input), folder: folder)
+            try Data().writeOutput(to: folder.appendingPathComponent(Self.jobMarker))
+            let job = ServerJob(id: id, work: try await make(form, input), folder: folder)
             try queue.submit(job)
             return Self.json(Submitted(job: id, position: job.snapshot.position), status: .accepted)
         } catch {
@@ -244,8 +288,9 @@ public final class WebServer: Sendable {
         return try Form(body: body, boundary: boundary)
     }
 
-    /// The voice of a form: an `example` name, or an uploaded `voice` file (sniffed, saved, its length checked).
-    private func voice(_ form: Form, _ input: URL, required: Bool = true) throws -> String? {
+    /// The voice of a form: an `example` name, or an uploaded `voice` file (sniffed, saved, its length checked from
+    /// its header, then decoded in one of the server's few decoding slots: `ServerLimits.maxDecodes`).
+    private func voice(_ form: Form, _ input: URL, required: Bool = true) async throws -> String? {
         if let name = try form.field("example") {
             guard let url = examples.first(where: { $0.lastPathComponent == name }) else {
                 throw APIError.unprocessable("example must be one of \(examples.map(\.lastPathComponent).joined(separator: ", ")) (got \(name))")
@@ -261,13 +306,16 @@ public final class WebServer: Sendable {
         }
         let url = input.appendingPathComponent("voice.\(format)")
         try part.data.write(to: url)
-        let seconds: Double
-        do { seconds = Double(try Waveform.read(url).samples.count) / Double(Waveform.rate) } catch {
-            throw APIError.unprocessable("the voice file cannot be read as audio: \(plainMessage(error).replacingOccurrences(of: url.path, with: "upload"))")
+        func unreadable(_ error: Error) -> APIError {
+            APIError.unprocessable("the voice file cannot be read as audio: \(plainMessage(error).replacingOccurrences(of: url.path, with: "upload"))")
         }
-        guard seconds <= options.limits.maxVoiceSeconds else {
-            throw APIError.unprocessable(String(format: "the voice is %.1f s long; the limit is %.0f s", seconds, options.limits.maxVoiceSeconds))
+        let limit = options.limits.maxVoiceSeconds
+        let header: Waveform.Header
+        do { header = try Waveform.header(url) } catch { throw unreadable(error) }
+        guard header.seconds <= limit else {
+            throw APIError.unprocessable(String(format: "the voice is %.1f s long; the limit is %.0f s", header.seconds, limit))
         }
+        do { _ = try await decodes.run { try Waveform.read(url, maxSeconds: limit) } } catch let e as APIError { throw e } catch { throw unreadable(error) }
         return url.path
     }
 
@@ -295,19 +343,20 @@ public final class WebServer: Sendable {
     public static let jobs: [any JobRequest.Type] = [InferRequest.self, InvertRequest.self, SearchRequest.self]
 
     /// The request of `job` from a form.
-    private func work(_ job: any JobRequest.Type, _ form: Form, _ input: URL) throws -> JobWork {
+    private func work(_ job: any JobRequest.Type, _ form: Form, _ input: URL) async throws -> JobWork {
         switch job {
-        case is InferRequest.Type: try inferWork(form, input)
+        case is InferRequest.Type: try await inferWork(form, input)
         case is InvertRequest.Type: try invertWork(form, input)
-        case is SearchRequest.Type: try searchWork(form, input)
+        case is SearchRequest.Type: try await searchWork(form, input)
         default: throw APIError.badRequest("no form for \(job.job) jobs")
         }
     }
 
-    private func inferWork(_ form: Form, _ input: URL) throws -> JobWork {
+    private func inferWork(_ form: Form, _ input: URL) async throws -> JobWork {
         try checkIndex(form)
         let limits = options.limits
-        var r = InferRequest(voice: try voice(form, input)!, index: indexPath)
+        guard let voice = try await voice(form, input) else { throw APIError.badRequest("the form needs a voice file (field voice) or a demo clip name (field example)") }
+        var r = InferRequest(voice: voice, index: indexPath)
         r.models = models
         r.config.k = try form.integer("k", 1...limits.maxK, default: options.demo ? 4 : 8)
         r.config.refinement.steps = try form.integer("steps", 0...limits.maxSteps, default: options.demo ? 30 : 100)
@@ -334,10 +383,10 @@ public final class WebServer: Sendable {
         return r
     }
 
-    private func searchWork(_ form: Form, _ input: URL) throws -> JobWork {
+    private func searchWork(_ form: Form, _ input: URL) async throws -> JobWork {
         try checkIndex(form)
         var r = SearchRequest(index: indexPath)
-        r.voice = try voice(form, input, required: false)
+        r.voice = try await voice(form, input, required: false)
         r.face = try photo(form, input, field: "face")
         guard (r.voice == nil) != (r.face == nil) else {
             throw APIError.badRequest("give exactly one of a voice (field voice or example) or a face photo (field face)")
@@ -383,11 +432,15 @@ struct HealthLimits: Codable {
 struct Guard: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: String?
+    let access: AccessRule
     static let cookie = "voicestyle_token"
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
         do {
+            if let refusal = access.refusal(method: request.method, host: request.head.authority, origin: request.headers[.origin]) {
+                throw APIError(403, refusal)
+            }
             if let token {
                 // The page opened with ?token=…: remember it in a cookie and drop it from the address.
                 if let given = request.uri.queryParameters.get("token"), request.uri.path == "/" {

@@ -83,18 +83,18 @@ struct GenerateCommand: ParsableCommand {
             guard grid || images.count == 1 else {
                 throw ValidationError("\(images.count) samples and --out is one .png file: add --grid, or give a folder")
             }
-            try PNGCodec.encode(grid ? ImageTensors.grid(images) : images[0]).write(to: outURL, options: .atomic)
+            try PNGCodec.encode(grid ? ImageTensors.grid(images) : images[0]).writeOutput(to: outURL)
             print("wrote \(out)")
         } else {
             try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
             for (i, img) in images.enumerated() {
-                try PNGCodec.encode(img).write(to: outURL.appendingPathComponent(String(format: "%06d.png", i)), options: .atomic)
+                try PNGCodec.encode(img).writeOutput(to: outURL.appendingPathComponent(String(format: "%06d.png", i)))
             }
-            if grid { try PNGCodec.encode(ImageTensors.grid(images)).write(to: outURL.appendingPathComponent("grid.png"), options: .atomic) }
+            if grid { try PNGCodec.encode(ImageTensors.grid(images)).writeOutput(to: outURL.appendingPathComponent("grid.png")) }
             print("wrote \(images.count) image(s) to \(out)")
         }
         if let outTensor {
-            try NumPyFile.npyData(StoredTensor(tensor)).write(to: URL(fileURLWithPath: outTensor), options: .atomic)
+            try NumPyFile.npyData(StoredTensor(tensor)).writeOutput(to: URL(fileURLWithPath: outTensor))
             print("wrote \(outTensor)")
         }
     }

@@ -71,11 +71,12 @@ struct ProjectorOptions: ParsableArguments {
 let flagOfField: [String: String] = [
     "index": "--index", "refinement.steps": "--steps", "images": "IMAGES", "inputs": "INPUTS", "parts": "PARTS", "output": "OUTPUT",
     "file": "FILE", "identity": "--id-model", "identityWeight": "--id-weight", "meanLatentSamples": "--mean-samples",
-    "projector.steps": "--steps", "folder": "--checkpoints",
+    "projector.steps": "--steps", "folder": "--checkpoints", "lrMLP": "--lr-mlp",
 ]
 
-/// One plain sentence for an error, request fields shown as their flags (`invertSteps` → `--invert-steps`).
+/// One plain sentence for an error, request fields shown as their flags (`invertSteps` → `--invert-steps`), long
+/// values cut (`shortened`).
 func commandLineMessage(_ error: Error) -> String {
-    if let e = error as? JobError { return e.rendered { flagOfField[$0] ?? JobError.flag($0) } }
-    return plainMessage(error)
+    if let e = error as? JobError { return shortened(e.rendered { flagOfField[$0] ?? JobError.flag($0) }) }
+    return shortened(plainMessage(error))
 }

@@ -50,6 +50,7 @@ struct ServeCommand: ParsableCommand {
         options.models = modelFiles.paths(cmpc: cmpc)
         options.limits.maxUploadBytes = maxUploadMb << 20
         options.limits.maxVoiceSeconds = maxSeconds
+        try WebServer.checkHost(host)
         if demo { FileHandle.standardError.write(Data("preparing the demo index in \(options.data.path)/demo-index …\n".utf8)) }
         let server = try WebServer(options)
         let (token, folder) = (server.token, options.data.path)

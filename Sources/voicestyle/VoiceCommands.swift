@@ -29,7 +29,7 @@ struct FeaturesCommand: ParsableCommand {
         var request = FeaturesRequest(voice: voice)
         (request.skipVAD, request.crop) = (noVAD, crop)
         let t = try request.run(in: JobContext()).tensor
-        try NumPyFile.npyData(StoredTensor(t)).write(to: URL(fileURLWithPath: out), options: .atomic)
+        try NumPyFile.npyData(StoredTensor(t)).writeOutput(to: URL(fileURLWithPath: out))
         print("wrote \(out): shape \(t.shape)")
     }
 }
@@ -74,7 +74,7 @@ struct EmbedCommand: ParsableCommand {
         var request = cmpc.map { EmbedRequest(model: .cmpc, checkpoint: $0) } ?? EmbedRequest(model: .identity, checkpoint: identity ?? "")
         (request.voice, request.voiceFeatures, request.face) = (voice, voiceFeatures, face)
         let embedding = try request.run(in: JobContext()).tensor
-        try NumPyFile.npyData(StoredTensor(embedding)).write(to: URL(fileURLWithPath: out), options: .atomic)
+        try NumPyFile.npyData(StoredTensor(embedding)).writeOutput(to: URL(fileURLWithPath: out))
         print("wrote \(out): shape \(embedding.shape)")
     }
 }

@@ -244,3 +244,21 @@ func residentKiB(pid: Int32 = getpid()) -> Int {
           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
     return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
 }
+
+/// Samples this process's resident memory every 20 ms on a thread of its own until `stop`, which returns the largest.
+final class RSSSampler: @unchecked Sendable {
+    private let lock = NSLock()
+    private var peak = residentKiB(), running = true
+
+    init() {
+        Thread.detachNewThread { [self] in
+            while lock.withLock({ running }) {
+                let now = residentKiB()
+                lock.withLock { peak = max(peak, now) }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+    }
+
+    func stop() -> Int { lock.withLock { running = false; return peak } }
+}

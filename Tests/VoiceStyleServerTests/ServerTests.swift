@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import VoiceStyle
 @testable import VoiceStyleServer
+import VoiceStyleTestSupport
 
 @Suite("Web server", .serialized)
 struct ServerTests {
@@ -209,6 +210,90 @@ struct ServerTests {
         #expect(try await http("GET", base.appendingPathComponent("?token=wrong")).status == 401)
     }
 
+    @Test("Host and Origin: another site's name or origin is refused (403, JSON); the server's own names and origin pass")
+    func hostAndOrigin() async throws {
+        let (_, base) = try await TestServer.shared.get()
+        let port = base.port!, example = try demoClip().lastPathComponent
+        func raw(_ method: String, _ path: String, _ headers: [String], form: Bool = false) async throws -> HTTPResult {
+            try await offPool {
+                let body = "--b\r\nContent-Disposition: form-data; name=\"example\"\r\n\r\n\(example)\r\n--b\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n0\r\n--b--\r\n"
+                let c = try RawConnection(port: port)
+                var head = "\(method) \(path) HTTP/1.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "Connection: close\r\n"
+                if form { head += "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: \(body.utf8.count)\r\n" }
+                c.send(head + "\r\n" + (form ? body : ""))
+                let text = c.read()
+                let parts = text.components(separatedBy: "\r\n\r\n")
+                let status = Int(parts[0].split(separator: " ").dropFirst().first ?? "") ?? 0
+                return HTTPResult(status: status, headers: [:], body: Data(parts.dropFirst().joined(separator: "\r\n\r\n").utf8))
+            }
+        }
+        // DNS rebinding: evil.example resolving to 127.0.0.1 reaches the port with its own name.
+        for host in ["evil.example", "evil.example:\(port)", "127.0.0.1.evil.example", "[::2]:\(port)"] {
+            let r = try await raw("GET", "/api/health", ["Host: \(host)"])
+            #expect(r.status == 403 && (r.json["error"] as? String)?.contains("answers only to") == true, "\(host): \(r.status) \(r.text)")
+        }
+        let page = try await raw("GET", "/", ["Host: evil.example"])
+        #expect(page.status == 403 && !page.text.contains("<html"))
+        for host in ["127.0.0.1:\(port)", "localhost:\(port)", "LOCALHOST", "[::1]:\(port)"] {
+            #expect(try await raw("GET", "/api/health", ["Host: \(host)"]).status == 200, "\(host)")
+        }
+        // A form posted by a page of another site (or a sandboxed one, Origin null): refused before it is read.
+        for origin in ["http://evil.example", "null", "http://127.0.0.1:\(port + 1)", "https://127.0.0.1:\(port)"] {
+            let r = try await raw("POST", "/api/search", ["Host: 127.0.0.1:\(port)", "Origin: \(origin)"], form: true)
+            #expect(r.status == 403 && (r.json["error"] as? String)?.contains("other sites") == true, "\(origin): \(r.status) \(r.text)")
+        }
+        let own = try await raw("POST", "/api/search", ["Host: 127.0.0.1:\(port)", "Origin: http://127.0.0.1:\(port)"], form: true)
+        #expect(own.status == 422 && (own.json["error"] as? String)?.contains("k must be") == true, "\(own.text)")
+        let noOrigin = try await raw("POST", "/api/search", ["Host: 127.0.0.1:\(port)"], form: true)
+        #expect(noOrigin.status == 422, "\(noOrigin.text)")
+        // Reading with a foreign Origin is harmless (the browser keeps the answer from the other site's page).
+        #expect(try await raw("GET", "/api/health", ["Host: 127.0.0.1:\(port)", "Origin: http://evil.example"]).status == 200)
+        // A 100 KB address: a JSON sentence, not an empty 400.
+        let long = try await raw("GET", "/api/" + String(repeating: "a", count: 100_000), ["Host: 127.0.0.1:\(port)"])
+        #expect(long.status == 400 && (long.json["error"] as? String)?.contains("longer than 80 KiB") == true, "\(long.text.prefix(200))")
+        #expect(AccessRule(host: "0.0.0.0", token: "t0ken-t0ken").refusal(method: .post, host: "anything", origin: nil) == nil)
+    }
+
+    @Test("serve removes only the job folders it marked, never a user's files; an unmarked demo-index folder is refused")
+    func ownFoldersOnly() async throws {
+        let (shared, _) = try await TestServer.shared.get()
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("vs-serve-own-\(UUID().uuidString)")
+        let jobs = data.appendingPathComponent("jobs")
+        let old = jobs.appendingPathComponent("0123456789abcdef0123456789abcdef"), mine = jobs.appendingPathComponent("my-notes")
+        try FileManager.default.createDirectory(at: old.appendingPathComponent("input"), withIntermediateDirectories: true)
+        try Data().write(to: old.appendingPathComponent(WebServer.jobMarker))
+        try FileManager.default.createDirectory(at: mine, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: jobs.appendingPathComponent("keep"))
+        try Data("y".utf8).write(to: mine.appendingPathComponent("draft.txt"))
+        var options = ServerOptions(data: data)
+        (options.port, options.index) = (0, shared.indexPath)
+        _ = try WebServer(options)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: jobs.path).sorted() == ["keep", "my-notes"])
+        #expect(try String(contentsOf: mine.appendingPathComponent("draft.txt"), encoding: .utf8) == "y")
+        // A demo-index folder the server did not make is not deleted to make room for its own.
+        try FileManager.default.createDirectory(at: data.appendingPathComponent("demo-index"), withIntermediateDirectories: true)
+        try Data("z".utf8).write(to: data.appendingPathComponent("demo-index/mine.txt"))
+        options.demo = true
+        #expect { _ = try WebServer(options) } throws: { "\($0)".contains("demo-index exists and is not a demo index this server made") }
+        #expect(FileManager.default.fileExists(atPath: data.appendingPathComponent("demo-index/mine.txt").path))
+        #expect { _ = try WebServer({ var o = options; o.host = "no such host.."; return o }()) } throws: { "\($0)".contains("neither an IP address") }
+    }
+
+    @Test("audio uploads: a 117 KB Ogg declaring 60 s of 64 channels is refused from its header; a bad MP3 is one sentence")
+    func audioUploads() async throws {
+        let (_, base) = try await TestServer.shared.get()
+        let bomb = try Data(contentsOf: Fixtures.local("VoiceStyleTests", "bomb-60s-192k-64ch.ogg"))
+        let started = Date()
+        let r = try await submit(base, "infer", files: [("voice", "v.ogg", bomb)])
+        #expect(r.status == 422 && (r.json["error"] as? String)?.contains("60.0 s long; the limit is 10 s") == true, "\(r.text)")
+        #expect(Date().timeIntervalSince(started) < 10)
+        var mp3 = Data("ID3\u{3}\0\0\0\0\0\0".utf8)
+        mp3.append(Data((0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7) }))
+        let bad = try await submit(base, "infer", files: [("voice", "v.mp3", mp3)])
+        let message = bad.json["error"] as? String ?? ""
+        #expect(bad.status == 422 && message.hasPrefix("the voice file cannot be read as audio") && !message.contains("pipe") && !message.contains("\n"), "\(bad.text)")
+    }
+
     @Test("form parsing and content sniffing")
     func sniffing() throws {
         #expect(Sniff.audio(Data("fLaC\0\0\0\0".utf8)) == "flac" && Sniff.audio(Data("OggS\0\0".utf8)) == "ogg")
@@ -224,7 +309,7 @@ struct ServerTests {
         #expect(throws: APIError.self) { try Form.boundary(contentType: "multipart/form-data") }
     }
 
-    @Test("load from another process: 8 jobs and 80 status/health requests, 8 at a time; no job lost, memory bounded")
+    @Test("load from another process: 8 jobs, 80 status/health requests and 6 audio bombs, 8 at a time; no job lost, memory bounded")
     func concurrentLoad() async throws {
         let (_, base) = try await TestServer.shared.get()
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("vs-load-\(UUID().uuidString).py")
@@ -235,21 +320,28 @@ struct ServerTests {
         let before = residentKiB()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, base.absoluteString, try demoClip().lastPathComponent, "8", "80", "8"]
+        // The bombs: 10 s of 64 channels at 192 kHz each (123 million samples, 491 MB as floats), sent to search with
+        // k 0 so that each is decoded, then refused.
+        let bomb = Fixtures.local("VoiceStyleTests", "bomb-10s-192k-64ch.ogg").path
+        process.arguments = ["python3", script.path, base.absoluteString, try demoClip().lastPathComponent, "8", "80", "8", bomb, "6"]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
+        let sampler = RSSSampler()
         let output = try await offPool {
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             return data
         }
+        let peak = sampler.stop()
         let after = residentKiB()
         let summary = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any], "\(String(decoding: output, as: UTF8.self))")
         #expect(process.terminationStatus == 0)
         #expect(summary["jobs_done"] as? Int == 8 && summary["errors"] as? [String] == [], "\(summary)")
-        #expect(after - before < 300_000, "RSS \(before) → \(after) KiB")
-        print("web load: \(summary); server RSS \(before / 1024) → \(after / 1024) MiB")
+        #expect(summary["bombs_refused"] as? Int == 6, "\(summary)")
+        // The stated bound: the server (this test process) grows by less than 300 MB while the bombs arrive.
+        #expect(after - before < 300_000 && peak - before < 300_000, "RSS \(before) → peak \(peak) → \(after) KiB")
+        print("web load: \(summary); server RSS \(before / 1024) → peak \(peak / 1024) → \(after / 1024) MiB")
     }
 }
 
@@ -259,6 +351,7 @@ let loadScript = #"""
 import json, sys, time, threading, urllib.request, uuid
 from concurrent.futures import ThreadPoolExecutor
 base, example, jobs, requests, concurrency = sys.argv[1].rstrip("/"), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+bomb, bombs = open(sys.argv[6], "rb").read(), int(sys.argv[7])
 threading.Timer(600, lambda: (print(json.dumps({"errors": ["timeout"]})), sys.stdout.flush(), __import__("os")._exit(1))).start()
 errors, ids, latencies = [], [], []
 def call(method, path, body=None, ctype=None):
@@ -274,12 +367,28 @@ def submit(_):
     body = ("--%s\r\nContent-Disposition: form-data; name=\"example\"\r\n\r\n%s\r\n--%s\r\nContent-Disposition: form-data; name=\"steps\"\r\n\r\n3\r\n--%s--\r\n" % (b, example, b, b)).encode()
     try: ids.append(call("POST", "/api/infer", body, "multipart/form-data; boundary=" + b)["job"])
     except Exception as e: errors.append("submit: %r" % e)
+def hostile(_):
+    b = "b" + uuid.uuid4().hex
+    body = ("--%s\r\nContent-Disposition: form-data; name=\"voice\"; filename=\"v.ogg\"\r\n\r\n" % b).encode() + bomb \
+        + ("\r\n--%s\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n0\r\n--%s--\r\n" % (b, b)).encode()
+    req = urllib.request.Request(base + "/api/search", data=body, method="POST")
+    req.add_header("Content-Type", "multipart/form-data; boundary=" + b)
+    try:
+        urllib.request.urlopen(req, timeout=300)
+        errors.append("a bomb was accepted")
+    except urllib.error.HTTPError as e:
+        if e.code in (422, 503): refused.append(e.code)
+        else: errors.append("bomb: %d" % e.code)
+    except Exception as e: errors.append("bomb: %r" % e)
+refused = []
 def poll(i):
     try: call("GET", "/api/health" if i % 2 or not ids else "/api/jobs/" + ids[i % len(ids)])
     except Exception as e: errors.append("poll: %r" % e)
 with ThreadPoolExecutor(concurrency) as pool:
+    hostiles = pool.map(hostile, range(bombs))
     list(pool.map(submit, range(jobs)))
     list(pool.map(poll, range(requests)))
+    list(hostiles)
 done, deadline = 0, time.time() + 400
 for j in ids:
     while time.time() < deadline:
@@ -289,7 +398,7 @@ for j in ids:
     if s["state"] == "done": done += 1
     else: errors.append("job %s ended %s" % (j, s["state"]))
 latencies.sort()
-print(json.dumps({"jobs_done": done, "requests": len(latencies), "errors": errors,
+print(json.dumps({"jobs_done": done, "requests": len(latencies), "errors": errors, "bombs_refused": len(refused),
                   "p50_ms": round(1000 * latencies[len(latencies) // 2], 1), "max_ms": round(1000 * latencies[-1], 1)}))
 sys.stdout.flush()
 __import__("os")._exit(0)

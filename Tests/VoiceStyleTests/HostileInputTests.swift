@@ -5,10 +5,11 @@ import Testing
 import VoiceStyle
 import VoiceStyleTestSupport
 
-/// Runs `voicestyle ARGS` in `cwd` with a time limit; returns exit status, whether a signal ended it, and stderr.
-/// `environment` adds to (or, with "", removes from) the test's environment.
+/// Runs `voicestyle ARGS` in `cwd` with a time limit; returns exit status, whether a signal ended it, stderr, stdout and
+/// the peak resident memory of the process (its VmHWM, last read while it ran: a lower bound). `environment` adds to
+/// (or, with "", removes from) the test's environment.
 func runTool(_ args: [String], in cwd: URL, timeout: TimeInterval = 120, environment: [String: String] = [:],
-             executable: URL? = DemoTests.executable) throws -> (status: Int32, signaled: Bool, stderr: String, stdout: String) {
+             executable: URL? = DemoTests.executable) throws -> (status: Int32, signaled: Bool, stderr: String, stdout: String, peakKiB: Int) {
     guard let exe = executable else { throw JobError("voicestyle executable not found") }
     let p = Process()
     p.executableURL = exe
@@ -28,11 +29,32 @@ func runTool(_ args: [String], in cwd: URL, timeout: TimeInterval = 120, environ
     let group = DispatchGroup()
     DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
     DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-    while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    var peak = 0
+    while p.isRunning && Date() < deadline {
+        if let status = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) {
+            peak = max(peak, Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0)
+        }
+        Thread.sleep(forTimeInterval: 0.02)
+    }
     if p.isRunning { p.terminate(); p.waitUntilExit(); throw JobError("voicestyle \(args.joined(separator: " ")) hung for \(Int(timeout)) s") }
     p.waitUntilExit()
     group.wait()
-    return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: errData, as: UTF8.self), String(decoding: outData, as: UTF8.self))
+    return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: errData, as: UTF8.self), String(decoding: outData, as: UTF8.self), peak)
+}
+
+/// Runs `voicestyle ARGS` in `cwd`; expects exit 1 (or `status`), no signal, one error line ending stderr (a usage
+/// error aside), and every key word in stderr (any case).
+func expectRefused(_ args: [String], in cwd: URL, status: Int32 = 1, _ words: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let r = try runTool(args, in: cwd)
+    #expect(!r.signaled, "\(args): killed by a signal\n\(r.stderr)", sourceLocation: sourceLocation)
+    #expect(r.status == status, "\(args): exit \(r.status)\n\(r.stderr)", sourceLocation: sourceLocation)
+    for w in words { #expect(r.stderr.lowercased().contains(w.lowercased()), "\(args): '\(w)' not in: \(r.stderr)", sourceLocation: sourceLocation) }
+    if status == 1 {
+        #expect(!r.stderr.contains("Usage:"), "\(args): usage printed for a runtime error", sourceLocation: sourceLocation)
+        #expect(r.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }.count == 1 && r.stderr.split(separator: "\n").last?.hasPrefix("error:") == true,
+                "\(args): not one error line at the end of stderr: \(r.stderr)", sourceLocation: sourceLocation)
+    }
 }
 
 /// A 16-bit PCM or 32-bit float WAV with the given header values.
@@ -62,11 +84,7 @@ struct HostileInputTests {
 
     /// Expects exit 1 (or `status`), no signal, and every key word in stderr.
     func expectRefused(_ args: [String], status: Int32 = 1, _ words: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let r = try runTool(args, in: dir)
-        #expect(!r.signaled, "\(args): killed by a signal\n\(r.stderr)", sourceLocation: sourceLocation)
-        #expect(r.status == status, "\(args): exit \(r.status)\n\(r.stderr)", sourceLocation: sourceLocation)
-        for w in words { #expect(r.stderr.lowercased().contains(w.lowercased()), "\(args): '\(w)' not in: \(r.stderr)", sourceLocation: sourceLocation) }
-        if status == 1 { #expect(!r.stderr.contains("Usage:"), "\(args): usage printed for a runtime error", sourceLocation: sourceLocation) }
+        try VoiceStyleTests.expectRefused(args, in: dir, status: status, words, sourceLocation: sourceLocation)
     }
 
     @Test("options out of range are refused before any work, naming the option")
