@@ -48,10 +48,15 @@ let package = Package(
         .systemLibrary(name: "CSoxr", path: "Sources/CSoxr"),
         .systemLibrary(name: "CWebRTCVAD", path: "Sources/CWebRTCVAD"),
 
+        // How every output file is written (temporary name, rename; never over a folder, FIFO or device node).
+        // Its own module so that it keeps Swift's checks; the engine re-exports it.
+        .target(
+            name: "VoiceStyleFiles",
+            swiftSettings: releaseFlags),
         // Tensor engine: tensors, reverse-mode autodiff, kernels, Adam.
         .target(
             name: "VoiceStyleEngine",
-            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["VoiceStyleFiles", "COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: kernelFlags),
         // Checkpoint formats: PyTorch (zip + legacy pickle), safetensors, NumPy.
         .target(

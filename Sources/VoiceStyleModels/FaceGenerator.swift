@@ -110,8 +110,7 @@ extension DCGANGenerator: FaceGenerator {
     }
     public var priorWeight: Double { Self.priorWeight }
     public func prior(_ latent: Tensor<Float>) -> Tensor<Float> {
-        let n = latent.shape.last ?? 1
-        return (latent.square().sum() / Float(n * max(1, latent.count / n)) - 1).square().reshaped([1])
+        (latent.square().mean() - 1).square().reshaped([1])
     }
     public func aggregate(_ mean: Tensor<Float>) -> Tensor<Float> {
         let norm = mean.square().sum().sqrt().item

@@ -43,14 +43,17 @@ public enum Demo {
     public static let trainedNotice = "DEMO: trained face generator (64-px DCGAN, DigiFace-1M: non-commercial research only); "
         + "untrained voice and face encoders - a face, not yet this voice's"
 
+    /// The name under which `register` makes the untrained StyleGAN2 stand-in available.
+    public static let standInGenerator = "demo:generator"
+
     /// The generator the demo uses: `explicit`, else the trained face DCGAN where the hub finds it, else the
     /// untrained StyleGAN2 stand-in.
     public static func generator(_ explicit: String?, locator: ModelLocator = ModelLocator()) -> String {
-        explicit ?? (locator.find(ModelFile.dcganFaces.name)?.path ?? "demo:generator")
+        explicit ?? (locator.find(ModelFile.dcganFaces.name)?.path ?? standInGenerator)
     }
 
     /// The notice of a demo run with `generator`.
-    public static func notice(generator: String) -> String { generator == "demo:generator" ? notice : trainedNotice }
+    public static func notice(generator: String) -> String { generator == standInGenerator ? notice : trainedNotice }
 
     /// The bundled material (faces/IDENTITY/*.jpg, voices/*.wav, NOTICE.md).
     public static var data: URL {
@@ -78,9 +81,8 @@ public enum Demo {
         r.models.generator = generator
         r.notice = notice(generator: generator)
         projector(&r.config.inversion.projector, generator: generator)
-        if generator != "demo:generator" { r.config.refinement.identityWeight = 0 }
+        if generator != standInGenerator { r.config.refinement.identityWeight = 0 }
         r.config.meanLatentSamples = 2000
-        r.config.inversion.projector.meanLatentSamples = 2000
         r.config.inversion.projector.steps = 30
     }
 
@@ -88,11 +90,11 @@ public enum Demo {
     /// and no identity term, since the demo's LPIPS and IR-SE50 are untrained.
     public static func projector(_ c: inout ProjectorConfig, generator: String) {
         c.meanLatentSamples = 2000
-        if generator != "demo:generator" { (c.mse, c.identityWeight) = (1, 0) }
+        if generator != standInGenerator { (c.mse, c.identityWeight) = (1, 0) }
     }
 
     /// Names under which `register` makes the demo models available to a `ModelLoader`.
-    public static let models = ModelPaths(generator: "demo:generator", cmpc: "demo:cmpc", identity: "demo:irse50", vgg: "demo:lpips")
+    public static let models = ModelPaths(generator: standInGenerator, cmpc: "demo:cmpc", identity: "demo:irse50", vgg: "demo:lpips")
 
     /// A loader in which the demo models are registered when any of `names` is one of theirs ("demo:…"), so that
     /// command lines and cluster scripts can run every job on them (e.g. `--cmpc demo:cmpc`).
@@ -111,7 +113,7 @@ public enum Demo {
         g.mappingLayers = 4
         g.channels = [4: 64, 8: 64, 16: 32, 32: 32]
         let tag = "demo-untrained-seed-\(seed)"
-        loader.register(try StyleGAN2Generator.random(g, seed: seed), as: "demo:generator", sha256: "\(tag)-generator-32px")
+        loader.register(try StyleGAN2Generator.random(g, seed: seed), as: standInGenerator, sha256: "\(tag)-generator-32px")
         loader.register(try CMPCModel.random(blocks: [1, 1, 1, 1], widths: [8, 16, 32, 64], stem: 8, seed: seed &+ 1),
                         as: "demo:cmpc", sha256: "\(tag)-cmpc")
         loader.register(IdentityLoss(network: try IRSE50.random(depths: [16, 32, 64, 128], stem: 16, embedding: 64, seed: seed &+ 2)),

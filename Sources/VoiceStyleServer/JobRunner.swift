@@ -88,7 +88,7 @@ final class JobRunner {
         default:
             throw JobError("the web server does not run \(type(of: job.work).job) jobs")
         }
-        if demo { summary.notice = Demo.notice(generator: models.generator ?? "demo:generator") }
+        if demo { summary.notice = Demo.notice(generator: models.generator ?? Demo.standInGenerator) }
         // The outputs served are exactly the files written here (preview.png included).
         summary.outputs = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix(".") }.sorted()
         return summary

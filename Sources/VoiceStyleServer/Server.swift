@@ -363,7 +363,7 @@ public final class WebServer: Sendable {
         r.config.seed = UInt64(try form.integer("seed", 0...1_000_000_000, default: 0))
         r.config.aggregate = InferenceConfig.Aggregation(rawValue: try form.choice("aggregate", InferenceConfig.Aggregation.allCases.map(\.rawValue),
                                                                                    default: "mean"))!
-        if options.demo { Demo.configure(&r, generator: models.generator ?? "demo:generator") }
+        if options.demo { Demo.configure(&r, generator: models.generator ?? Demo.standInGenerator) }
         try r.config.validate()
         return r
     }
@@ -374,7 +374,7 @@ public final class WebServer: Sendable {
         r.models = models
         r.projector.steps = try form.integer("steps", 1...options.limits.maxSteps, default: options.demo ? 50 : 200)
         r.seed = UInt64(try form.integer("seed", 0...1_000_000_000, default: 0))
-        if options.demo { Demo.projector(&r.projector, generator: models.generator ?? "demo:generator") }
+        if options.demo { Demo.projector(&r.projector, generator: models.generator ?? Demo.standInGenerator) }
         if try form.flag("align", default: alignAvailable) {
             guard alignAvailable else { throw APIError.unprocessable("alignment is not available on this server (no dlib landmark model)") }
             r.align = AlignOptions()
