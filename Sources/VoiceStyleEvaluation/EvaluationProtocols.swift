@@ -321,7 +321,8 @@ extension Jobs {
         let start = Date()
         let out = try request.out.map { try Check.outputFolder("out", $0) }
         let list = try request.pairs.map { try VerificationList.read($0, dataRoot: request.dataRoot) }
-        let (model, ref) = try models.cmpc(request.cmpc)
+        let encoders = try models.encoders(request.cmpc)
+        let ref = encoders.ref
         guard let voiceList = try request.voices.map({ try LabelledFiles.read($0, field: "voices").files }) ?? list?.voices,
               let faceList = try request.faces.map({ try LabelledFiles.read($0, field: "faces").files }) ?? list?.faces else {
             throw JobError(field: "pairs", "\(request.pairs ?? "") names no identities (a CSV voice,face,label): give {voices} and {faces} too")
@@ -333,13 +334,13 @@ extension Jobs {
         for (n, f) in voiceList.enumerated() {
             progress(JobEvent(stage: "embed", done: n, total: total, detail: f.path))
             do {
-                voices.append((f.path, f.identity, unit(try VoiceEncoder(model).embed(f.path))))
+                voices.append((f.path, f.identity, unit(try encoders.voice.embed(f.path))))
             } catch { skipped.append(SkippedItem(path: f.path, reason: plainMessage(error))) }
         }
         for (n, f) in faceList.enumerated() {
             progress(JobEvent(stage: "embed", done: voiceList.count + n, total: total, detail: f.path))
             do {
-                faces.append((f.path, f.identity, FaceEncoder(model).embed(try ImageFile.read(URL(fileURLWithPath: f.path)))))
+                faces.append((f.path, f.identity, encoders.face.embed(try ImageFile.read(URL(fileURLWithPath: f.path)))))
             } catch { skipped.append(SkippedItem(path: f.path, reason: plainMessage(error))) }
         }
         progress(JobEvent(stage: "embed", done: total, total: total))

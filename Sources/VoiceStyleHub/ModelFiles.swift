@@ -15,9 +15,11 @@ public struct ModelFile: Sendable, Equatable {
     public let download: DownloadSource?
     /// The terms that come with the weights, where they restrict use.
     public let licence: String?
+    /// What can stand in for it when it is missing (said in `ModelFileError`).
+    public let alternative: String?
 
-    public init(name: String, what: String, source: String, download: DownloadSource?, licence: String? = nil) {
-        (self.name, self.what, self.source, self.download, self.licence) = (name, what, source, download, licence)
+    public init(name: String, what: String, source: String, download: DownloadSource?, licence: String? = nil, alternative: String? = nil) {
+        (self.name, self.what, self.source, self.download, self.licence, self.alternative) = (name, what, source, download, licence, alternative)
     }
 
     public static func == (a: ModelFile, b: ModelFile) -> Bool { a.name == b.name }
@@ -25,7 +27,8 @@ public struct ModelFile: Sendable, Equatable {
     public static let generator = ModelFile(
         name: "550000.pt", what: "rosinality StyleGAN2 FFHQ 256 px generator",
         source: "the rosinality/stylegan2-pytorch README (Google Drive link)",
-        download: DownloadSource(url: "https://drive.google.com/open?id=1PQutd-JboOCOZqmd95XWxWrO8gGEvRcO"))  // README.md L80
+        download: DownloadSource(url: "https://drive.google.com/open?id=1PQutd-JboOCOZqmd95XWxWrO8gGEvRcO"),  // README.md L80
+        alternative: "the trained face DCGAN works too: --generator dcgan-faces-64.pth (scripts/setup fetches it)")
     public static let cmpc = ModelFile(
         name: "model_best_256.pth.tar", what: "CMPC voice and face encoders", source: "the audio-visual/voicestyle README (Google Drive folder)",
         download: DownloadSource(url: "https://drive.google.com/drive/folders/1U77L9kx95HrpMPBnJGMVb4ShUr3iTR26"))  // README.md L12
@@ -95,6 +98,7 @@ public struct ModelFileError: Error, CustomStringConvertible {
         let get = file.download != nil ? "`voicestyle models fetch --only \(file.name)` or download it from \(file.source)" : "run scripts/setup, which takes it from \(file.source)"
         let places = looked.count == 1 ? looked[0] : "any of " + looked.joined(separator: ", ")
         return "the \(file.what) (\(file.name)) is not at \(places); \(get), or give its path with the option"
+            + (file.alternative.map { "; \($0)" } ?? "")
     }
 }
 

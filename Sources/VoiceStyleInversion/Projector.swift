@@ -9,6 +9,8 @@ import VoiceStyleModels
 /// regulariser ×1e5).
 public struct ProjectorConfig: Sendable, Codable, Equatable, LatentOptimizationSettings {
     public var schedule = OptimizationSchedule(steps: 300, learningRate: 0.1)
+    /// Weight of the LPIPS-VGG16 term (1 in voicestyle; 0 leaves LPIPS out and its files unread).
+    public var perceptualWeight = 1.0
     /// Weight of the pixel MSE (0 in voicestyle).
     public var mse = 0.0
     /// Weight of the IR-SE50 identity loss (1 in voicestyle; 0 disables it).
@@ -19,6 +21,21 @@ public struct ProjectorConfig: Sendable, Codable, Equatable, LatentOptimizationS
     public var meanLatentSamples = 10_000
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case schedule, perceptualWeight, mse, identityWeight, wPlus, meanLatentSamples }
+    /// Decodes stored settings; those written before `perceptualWeight` existed had LPIPS at weight 1.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        schedule = try c.decode(OptimizationSchedule.self, forKey: .schedule)
+        perceptualWeight = try c.decodeIfPresent(Double.self, forKey: .perceptualWeight) ?? 1
+        mse = try c.decode(Double.self, forKey: .mse)
+        identityWeight = try c.decode(Double.self, forKey: .identityWeight)
+        wPlus = try c.decode(Bool.self, forKey: .wPlus)
+        meanLatentSamples = try c.decode(Int.self, forKey: .meanLatentSamples)
+    }
+
+    /// Whether LPIPS takes part (its VGG16 and lin files are needed).
+    public var usesLPIPS: Bool { perceptualWeight != 0 }
 }
 
 /// The randomness of a projection run; replaceable so that upstream runs can be replayed exactly.
@@ -86,10 +103,11 @@ public enum ProjectorError: Error, CustomStringConvertible, Equatable {
 /// DCGAN adds its prior term on z).
 public final class Projector {
     public let generator: any FaceGenerator
-    public let lpips: LPIPS
+    /// LPIPS, or nil when the settings leave it out (`perceptualWeight` 0).
+    public let lpips: LPIPS?
     public let identity: IdentityLoss?
 
-    public init(generator: any FaceGenerator, lpips: LPIPS, identity: IdentityLoss?) {
+    public init(generator: any FaceGenerator, lpips: LPIPS?, identity: IdentityLoss?) {
         self.generator = generator
         self.lpips = lpips
         self.identity = identity
@@ -114,11 +132,14 @@ public final class Projector {
             throw ProjectorError.targetShape(targets.shape, expected: size)
         }
         let b = targets.shape[0]
-        let (targetLPIPS, targetID) = withoutGradients { (lpips.normalizedFeatures(targets), identity.map { $0.features(targets) }) }
+        let (targetLPIPS, targetID) = withoutGradients { (lpips.map { $0.normalizedFeatures(targets) }, identity.map { $0.features(targets) }) }
         let noises = randomness.initialNoise(shapes: g.noiseShapes(batch: b))
         let mean = latentMean.reshaped([1, g.latentDim])
         let latentIn = config.wPlus && g.latentLayers > 1 ? mean.reshaped([1, 1, g.latentDim]).repeated([b, g.latentLayers, 1]) : mean.repeated([b, 1])
-        var terms = [LossTerm("perceptual") { self.lpips.distance($0.image, target: targetLPIPS).sum() }]
+        var terms: [LossTerm] = []
+        if let lpips, let targetLPIPS, config.perceptualWeight != 0 {
+            terms.append(LossTerm("perceptual", weight: config.perceptualWeight) { lpips.distance($0.image, target: targetLPIPS).sum() })
+        }
         if let identity, let targetID, config.identityWeight != 0 {
             terms.append(LossTerm("identity", weight: config.identityWeight) { identity($0.image, targetFeatures: targetID) })
         }

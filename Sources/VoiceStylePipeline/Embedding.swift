@@ -70,9 +70,9 @@ extension Jobs {
             let x = try faceInput(request.face ?? "") { FacePreprocessing.projector($0, size: 256) }
             return withoutGradients { x.shape[2] == 112 && x.shape[3] == 112 ? identity.network(x) : identity.features(x) }
         }
-        let model = try models.cmpc(request.checkpoint).0
+        let encoders = try models.encoders(request.checkpoint)
         if let face = request.face {
-            return FaceEncoder(model).embed(input: try faceInput(face) { FacePreprocessing.cmpc($0) })
+            return encoders.face.embed(input: try faceInput(face) { FacePreprocessing.cmpc($0) })
         }
         var x = try request.voice.map { try features(FeaturesRequest(voice: $0)) }
             ?? NumPyFile.readNpy(URL(fileURLWithPath: request.voiceFeatures ?? "")).tensor(Float.self)
@@ -80,6 +80,6 @@ extension Jobs {
         guard x.rank == 4, x.shape[1] == 1, x.shape[2] == 64, x.shape[0] >= 1, x.shape[3] >= 1 else {
             throw JobError("voice features of shape \(x.shape): expected (1, 64, T) or (N, 1, 64, T)")
         }
-        return VoiceEncoder(model).embed(features: x)
+        return encoders.voice.embed(features: x)
     }
 }

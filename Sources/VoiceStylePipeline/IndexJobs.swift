@@ -93,17 +93,14 @@ public struct InvertPrototypesRequest: Codable, Sendable, Equatable {
     public func validate() throws {
         if let perCluster { try Check.range("perCluster", perCluster, 1...1_000_000) }
         if let shard { _ = try Shard(index: shard.index, count: shard.count) }
-        try Check.range("steps", settings.projector.steps, 1...100_000)
-        try Check.nonNegative("idWeight", settings.projector.identityWeight)
-        try Check.nonNegative("mse", settings.projector.mse)
-        try Check.range("meanSamples", settings.projector.meanLatentSamples, 1...1_000_000)
+        try Check.projector(settings.projector)
     }
 }
 
 /// One prototype's latent in a report.
 public struct PrototypeLatentReport: Codable, Sendable, Equatable {
     public var path: String
-    public var latentSource: LatentSource
+    public var latentSource: LatentOrigin
     public var metrics: InversionMetrics?
 }
 
@@ -176,7 +173,8 @@ extension Jobs {
             return BuildIndexReport(index: dir.path, summary: summary,
                                     cmpc: ModelRef(path: try store.setting("cmpc_path") ?? "", sha256: try store.setting("cmpc_sha256") ?? ""))
         }
-        let (cmpc, ref) = try models.cmpc(request.cmpc)
+        let encoders = try models.encoders(request.cmpc)
+        let ref = encoders.ref
         let source: IndexSource
         if let faces = request.faces {
             source = .folder(URL(fileURLWithPath: faces), identityLevel: request.identityLevel)
@@ -210,7 +208,7 @@ extension Jobs {
             }
         }
         let dir = URL(fileURLWithPath: request.index)
-        let summary = try PrototypeIndex.build(directory: dir, source: source, encoder: FaceEncoder(cmpc, checkpointSHA256: ref.sha256), options: options) { done, total in
+        let summary = try PrototypeIndex.build(directory: dir, source: source, encoder: encoders.face, options: options) { done, total in
             progress(JobEvent(stage: "index", done: done, total: total))
         }
         guard !(try PrototypeIndex(directory: dir).records.isEmpty) else {
@@ -258,7 +256,7 @@ extension Jobs {
             throw JobError(request.paths == nil ? "the index \(index.directory.path) has no prototypes to invert"
                                                 : "{paths} name no prototype of the index \(index.directory.path)")
         }
-        let cache = try prototypeLatents(index: index, settings: request.settings, paths: request.models, models: models, resolveNow: true)
+        let cache = try models.latentSource(index: index, settings: request.settings, paths: request.models, resolveNow: true)
         var slice: LatentShard? = nil
         if let s = request.shard {
             slice = try LatentShard(directory: index.directory, index: s.index, count: s.count, key: cache.key.json, selection: selection,
@@ -295,22 +293,6 @@ extension Jobs {
         return MergeLatentsReport(index: request.index, summary: summary)
     }
 
-    /// The latent finder for `index`: the generator now, LPIPS and IR-SE50 the first time something needs
-    /// inverting. With `resolveNow`, the loss networks' files must exist before any work starts.
-    static func prototypeLatents(index: PrototypeIndex, settings: PrototypeInversionSettings, paths: ModelPaths, models: ModelLoader,
-                                 resolveNow: Bool) throws -> PrototypeLatents {
-        let (g, ref) = try models.generator(paths.generator)
-        let identity = settings.projector.identityWeight != 0
-        if resolveNow {
-            _ = try models.resolve(.vgg16, paths.vgg)
-            if identity { _ = try models.resolve(.irse50, paths.identity) }
-        }
-        return PrototypeLatents(index: index, generator: g, generatorSHA256: ref.sha256, settings: settings) {
-            Projector(generator: g, lpips: try models.lpips(vgg: paths.vgg, lin: paths.lpips).0,
-                      identity: identity ? try models.identity(paths.identity).0 : nil)
-        }
-    }
-
     /// Ranks the index's prototypes for the query.
     public static func search(_ request: SearchRequest, models: ModelLoader) throws -> [IndexHit] {
         try request.validate()
@@ -320,14 +302,14 @@ extension Jobs {
             query = try NumPyFile.readNpy(URL(fileURLWithPath: embedding)).tensor(Float.self).scalars
             if let problem = index.queryProblem(query) { throw JobError(field: "embedding", "\(embedding) \(problem)") }
         } else {
-            let (model, _) = try indexCMPC(index, explicit: request.cmpc, models: models)
+            let encoders = try models.encoders(for: index, explicit: request.cmpc)
             if let voice = request.voice {
-                query = try VoiceEncoder(model).embed(voice).scalars
+                query = try encoders.voice.embed(voice).scalars
             } else {
-                query = FaceEncoder(model).embed(input: FaceEncoder.input(try ImageFile.read(URL(fileURLWithPath: request.face ?? "")))).scalars
+                query = encoders.face.embed(input: FaceEncoder.input(try ImageFile.read(URL(fileURLWithPath: request.face ?? "")))).scalars
             }
         }
-        return request.mode == .instances ? try index.searchInstances(query, k: request.k) : try index.searchClusters(query, k: request.k)
+        return try Retriever(index: index, k: request.k, mode: request.mode).retrieve(query)
     }
 }
 

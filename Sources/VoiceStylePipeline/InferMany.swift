@@ -119,9 +119,9 @@ extension Jobs {
         // Everything but the voice, checked once: the index, the CMPC it was built with, the generator and loss networks.
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
         guard !index.records.isEmpty else { throw IndexError.empty(index.directory.path) }
-        _ = try indexCMPC(index, explicit: request.models.cmpc, models: models)
-        _ = try prototypeLatents(index: index, settings: request.config.inversion, paths: request.models, models: models, resolveNow: true)
-        if !request.config.refinement.upstreamCompat && request.config.refinement.identityWeight != 0 { _ = try models.identity(request.models.identity) }
+        let encoders = try models.encoders(for: index, explicit: request.models.cmpc)
+        let source = try models.latentSource(index: index, settings: request.config.inversion, paths: request.models, resolveNow: true)
+        _ = try models.refiner(generator: source.generator, critic: encoders.model, identity: request.models.identity, config: request.config.refinement)
         let mine = request.shard?.slice(all) ?? all
         var outcomes: [VoiceOutcome] = []
         for (n, item) in mine.enumerated() {

@@ -62,7 +62,7 @@ public struct UsedPrototype: Codable, Sendable, Equatable {
     public var identity: String
     public var cosine: Float
     public var weight: Float
-    public var latentSource: LatentSource
+    public var latentSource: LatentOrigin
 }
 
 /// Seconds spent in one stage.
@@ -91,29 +91,50 @@ public struct InferenceResult {
     public var latent: Tensor<Float>
     /// The prototypes' images in rank order (nil where unreadable).
     public var prototypeImages: [RGBImage?]
+    /// The generator's picture of each prototype's latent (its inversion), nil where the prototype has no image.
+    public var inversions: [RGBImage?]
     public var report: InferReport
 
-    /// Captions of the sheet's tiles, in order: "#rank identity" / "cos c  w weight" for each prototype with
-    /// an image, then the averaged-latent face and the refined face with their CMPC distances to the voice.
-    public var sheetCaptions: [[String]] {
-        var captions = zip(report.prototypes, prototypeImages).filter { $0.1 != nil }.map { p, _ in
-            ["#\(p.rank) \(p.identity)", String(format: "cos %.3f  w %.2f", p.cosine, p.weight)]
+    public init(face: RGBImage, averaged: RGBImage, latent: Tensor<Float>, prototypeImages: [RGBImage?], inversions: [RGBImage?] = [],
+                report: InferReport) {
+        (self.face, self.averaged, self.latent, self.prototypeImages, self.report) = (face, averaged, latent, prototypeImages, report)
+        self.inversions = inversions.isEmpty ? prototypeImages.map { _ in nil } : inversions
+    }
+
+    /// The sheet's tiles with their captions, in order: each prototype with an image ("#rank identity" / "cos c
+    /// w weight"), the averaged-latent face and the refined face with their CMPC distances to the voice, then, under
+    /// the photos, the inversions ("#rank inverted" / where the latent came from).
+    var tiles: [(image: RGBImage, caption: [String])] {
+        let shown = report.prototypes.indices.compactMap { i in i < prototypeImages.count ? prototypeImages[i].map { (i, $0) } : nil }
+        var tiles = shown.map { i, image -> (RGBImage, [String]) in
+            let p = report.prototypes[i]
+            return (image, ["#\(p.rank) \(p.identity)", String(format: "cos %.3f  w %.2f", p.cosine, p.weight)])
         }
         let first = report.steps.first.map { String(format: "cmpc dist %.3f", $0.cmpc) } ?? ""
         let last = report.steps.last.map { String(format: "-> %.3f", $0.cmpc) } ?? ""
-        captions.append(["averaged latent", first])
-        captions.append(["refined face", report.steps.isEmpty ? "" : "\(report.steps.count) steps \(last)"])
-        return captions
+        tiles.append((averaged, ["averaged latent", first]))
+        tiles.append((face, ["refined face", report.steps.isEmpty ? "" : "\(report.steps.count) steps \(last)"]))
+        for (i, _) in shown {
+            guard i < inversions.count, let inverted = inversions[i] else { continue }
+            let p = report.prototypes[i]
+            tiles.append((inverted, ["#\(p.rank) inverted", p.latentSource == .cache ? "latent: cached" : "latent: inverted now"]))
+        }
+        return tiles
     }
 
-    /// The contact sheet: the prototypes with images, the averaged-latent face and the refined face, in one row
-    /// of up to six or rows of five, each captioned (`sheetCaptions`), under the report's notice if any. Tiles
-    /// are the face's size, at least 128 px so that captions fit.
+    /// Captions of the sheet's tiles, in the order of `tiles`.
+    public var sheetCaptions: [[String]] { tiles.map(\.caption) }
+
+    /// The contact sheet: the prototypes' photos, the averaged-latent face and the refined face in one row, and
+    /// each prototype's inversion under its photo, each captioned (`sheetCaptions`), under the report's notice if
+    /// any. Tiles are the face's size, at least 128 px so that captions fit; more than six prototypes wrap in rows
+    /// of eight.
     public var sheet: RGBImage {
         let side = max(face.width, 128)
         func sized(_ i: RGBImage) -> RGBImage { i.width == side && i.height == side ? i : i.resized(width: side, height: side, filter: .bilinear) }
-        let tiles = (prototypeImages.compactMap { $0 } + [averaged, face]).map(sized)
-        return ImageTensors.captionedGrid(tiles, captions: sheetCaptions, columns: tiles.count <= 6 ? tiles.count : 5, title: report.notice)
+        let all = tiles
+        let photos = prototypeImages.compactMap { $0 }.count
+        return ImageTensors.captionedGrid(all.map { sized($0.image) }, captions: all.map(\.caption), columns: min(photos + 2, 8), title: report.notice)
     }
 
     /// Writes face.png, sheet.png, latent.npy and report.json into `folder` (each through a temporary name).
@@ -133,13 +154,9 @@ public enum InferenceError: Error, CustomStringConvertible {
     }
 }
 
-/// The stages of an inference, each a function (the job runs them in order; `bench infer` times them).
+/// The arithmetic between the stages (`Stages.swift`): aggregation weights, the average, the identity target,
+/// the projector's view of a photo.
 public enum Inference {
-    /// The k prototypes nearest the voice.
-    public static func retrieve(_ voice: Tensor<Float>, index: PrototypeIndex, config: InferenceConfig) throws -> [IndexHit] {
-        config.searchMode == .instances ? try index.searchInstances(voice.scalars, k: config.k) : try index.searchClusters(voice.scalars, k: config.k)
-    }
-
     /// Aggregation weights for prototype cosines: uniform (upstream's mean) or softmax(cos/τ), computed stably
     /// (the largest cos/τ subtracted first, in double precision), so any τ > 0 gives finite weights summing to 1.
     public static func weights(cosines: [Float], config: InferenceConfig) -> [Float] {
@@ -156,11 +173,11 @@ public enum Inference {
         zip(latents, weights).map { $0 * $1 }.dropFirst().reduce(latents[0] * weights[0], +)
     }
 
-    /// Identity target: the unit mean ArcFace embedding of the prototype images [1, E].
+    /// Identity target: the unit mean ArcFace embedding of the prototype images [1, E], embedded as one batch.
     public static func identityTarget(_ images: [RGBImage], identity: IdentityLoss) -> Tensor<Float>? {
         guard !images.isEmpty else { return nil }
-        let feats = images.map { img in withoutGradients { identity.features(FacePreprocessing.projector(img, size: 256).reshaped([1, 3, 256, 256])) } }
-        return withoutGradients { Tensor.concat(feats, axis: 0).mean(axes: [0], keepDims: true).l2Normalized(axis: 1) }
+        let batch = Tensor.concat(images.map { FacePreprocessing.projector($0, size: 256).reshaped([1, 3, 256, 256]) }, axis: 0)
+        return withoutGradients { identity.features(batch).mean(axes: [0], keepDims: true).l2Normalized(axis: 1) }
     }
 
     /// A face photo as the projector's target for `generator` [3, S, S] (S = its `lossSize`): voicestyle's projector
@@ -174,26 +191,6 @@ public enum Inference {
         return FacePreprocessing.projector(crop, size: generator.lossSize)
     }
 
-    /// The refinement (seeded by `config.seed + 1`).
-    public static func refine(_ w0: Tensor<Float>, voice: Tensor<Float>, identityTarget: Tensor<Float>?, latentStd: Float, generator: any FaceGenerator,
-                              cmpc: CMPCModel, identity: IdentityLoss?, config: InferenceConfig,
-                              onStep: (RefinementStep) -> Void = { _ in },
-                              afterUpdate: (_ step: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) -> Void = { _, _, _ in }) throws -> RefinementResult {
-        var randomness = SeededProjectorRandomness(seed: config.seed &+ 1)
-        return try Refiner(generator: generator, cmpc: cmpc, identity: identity)
-            .refine(initial: w0, voice: voice, identityTarget: identityTarget, latentStd: latentStd, config: config.refinement,
-                    randomness: &randomness, onStep: onStep, afterUpdate: afterUpdate)
-    }
-
-    /// The face of a latent with the given noise maps (zero maps when nil); the DCGAN's 64-px face is shown as the
-    /// loss networks saw it, upsampled to 256 px.
-    public static func render(_ latent: Tensor<Float>, noises: [Tensor<Float>]?, generator g: any FaceGenerator) throws -> RGBImage {
-        let maps = noises ?? g.noiseShapes(batch: 1).map { Tensor<Float>(zeros: $0) }
-        return ImageTensors.images(try withoutGradients {
-            let image = try g.render(latent, noises: maps)
-            return g.family == .dcgan ? g.lossImage(image) : image
-        })[0]
-    }
 }
 
 extension Jobs {
@@ -206,37 +203,34 @@ extension Jobs {
         try Check.file("voice", request.voice)
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
         guard !index.records.isEmpty else { throw IndexError.empty(index.directory.path) }
-        let wantsIdentity = !config.refinement.upstreamCompat && config.refinement.identityWeight != 0
         var checkpoints: [String: ModelRef] = [:]
-        let (cmpc, cmpcRef) = try indexCMPC(index, explicit: request.models.cmpc, models: models)
-        checkpoints["cmpc"] = cmpcRef
-        let cache = try prototypeLatents(index: index, settings: config.inversion, paths: request.models, models: models, resolveNow: false)
-        checkpoints["generator"] = try models.generator(request.models.generator).1  // loaded by prototypeLatents: a cache hit
-        var identity: IdentityLoss? = nil
-        if wantsIdentity {
-            let (id, ref) = try models.identity(request.models.identity)
-            identity = id
-            checkpoints["irse50"] = ref
-        }
+        let encoders = try models.encoders(for: index, explicit: request.models.cmpc)
+        checkpoints["cmpc"] = encoders.ref
+        let source = try models.latentSource(index: index, settings: config.inversion, paths: request.models, resolveNow: false)
+        let generator = source.generator
+        checkpoints["generator"] = try models.generator(request.models.generator).1  // loaded by latentSource: a cache hit
+        let (refiner, identityRef) = try models.refiner(generator: generator, critic: encoders.model, identity: request.models.identity,
+                                                        config: config.refinement)
+        checkpoints["irse50"] = identityRef
+        let renderer = Renderer(generator)
         var timings: [StageTiming] = []
         var clock = Date()
         func lap(_ name: String) { timings.append(StageTiming(stage: name, seconds: Date().timeIntervalSince(clock))); clock = Date() }
         // 1. Voice features, embedding and retrieval.
-        let voiceEncoder = VoiceEncoder(cmpc)
-        let features = try voiceEncoder.features(request.voice)
-        let voice = voiceEncoder.embed(features: features)
-        let hits = try Inference.retrieve(voice, index: index, config: config)
+        let features = try encoders.voice.features(request.voice)
+        let voice = encoders.voice.embed(features: features)
+        let hits = try Retriever(index: index, k: config.k, mode: config.searchMode).retrieve(voice)
         lap("voice embedding and retrieval")
         // 2. σ_W for the refinement noise.
         var rng = SeededGenerator(seed: config.seed)
-        let stats = latentStatistics(generator: cache.generator, count: config.meanLatentSamples, using: &rng)
+        let stats = latentStatistics(generator: generator, count: config.meanLatentSamples, using: &rng)
         lap("latent statistics")
         // 3. Prototype latents: cached, or inverted now and cached.
         var used: [UsedPrototype] = [], latents: [Tensor<Float>] = [], images: [RGBImage?] = [], skipped: [SkippedItem] = []
         for (n, hit) in hits.enumerated() {
             progress(JobEvent(stage: "prototypes", done: n, total: hits.count, detail: hit.path))
-            let (found, skip) = try cache.latent(for: hit.path) { s in
-                progress(JobEvent(stage: "projector", done: s.step + 1, total: config.inversion.projector.steps, detail: String(format: "lpips %.3f", s.perceptual)))
+            let (found, skip) = try source.latent(for: hit.path) { s in
+                progress(JobEvent(stage: "projector", done: s.step + 1, total: config.inversion.projector.steps, detail: String(format: "loss %.4f", s.total)))
             }
             if let skip { skipped.append(skip) }
             guard let found else { continue }
@@ -246,6 +240,7 @@ extension Jobs {
         }
         progress(JobEvent(stage: "prototypes", done: hits.count, total: hits.count))
         guard !latents.isEmpty else { throw InferenceError.noUsablePrototypes(index.directory.path) }
+        let inversions = try zip(latents, images).map { latent, image in try image.map { _ in try renderer.image(latent) } }
         lap("prototype latents")
         // 4. Aggregation and identity target.
         let weights = Inference.weights(cosines: used.map(\.cosine), config: config)
@@ -253,22 +248,23 @@ extension Jobs {
             throw JobError("the aggregation weights or prototype latents of \(index.directory.path) are not finite numbers (cosines \(used.map(\.cosine)))")
         }
         for i in used.indices { used[i].weight = weights[i] }
-        let w0 = cache.generator.aggregate(Inference.aggregate(latents, weights: weights))
-        let target = identity.flatMap { Inference.identityTarget(images.compactMap { $0 }, identity: $0) }
-        let averaged = try Inference.render(w0, noises: nil, generator: cache.generator)
+        let w0 = generator.aggregate(Inference.aggregate(latents, weights: weights))
+        let target = refiner.identity.flatMap { Inference.identityTarget(images.compactMap { $0 }, identity: $0) }
+        let averaged = try renderer.image(w0)
         lap("aggregation")
-        // 5. Refinement.
-        let refined = try Inference.refine(w0, voice: voice, identityTarget: target, latentStd: stats.std, generator: cache.generator, cmpc: cmpc,
-                                           identity: identity, config: config) { s in
+        // 5. Refinement (seeded by `config.seed + 1`).
+        var randomness = SeededProjectorRandomness(seed: config.seed &+ 1)
+        let refined = try refiner.refine(initial: w0, voice: voice, identityTarget: target, latentStd: stats.std, config: config.refinement,
+                                         randomness: &randomness) { s in
             progress(JobEvent(stage: "refinement", done: s.step + 1, total: config.refinement.steps, detail: String(format: "cmpc %.4f", s.cmpc)))
         } afterUpdate: { step, latent, noises in
-            preview?(step + 1) { try withoutGradients { try Inference.render(latent.detached(), noises: noises.map { $0.detached() }, generator: cache.generator) } }
+            preview?(step + 1) { try renderer.image(latent, noises: noises) }
         }
-        let face = try Inference.render(refined.latent, noises: refined.noises, generator: cache.generator)
+        let face = try renderer.image(refined.latent, noises: refined.noises)
         lap("refinement")
         let report = InferReport(notice: request.notice, request: request, featuresFrames: features.shape[2], checkpoints: checkpoints, prototypes: used,
                                  skipped: skipped, sheet: [], steps: refined.steps, timings: timings)
-        var result = InferenceResult(face: face, averaged: averaged, latent: refined.latent, prototypeImages: images, report: report)
+        var result = InferenceResult(face: face, averaged: averaged, latent: refined.latent, prototypeImages: images, inversions: inversions, report: report)
         result.report.sheet = result.sheetCaptions.map { $0.joined(separator: " | ") }
         return result
     }

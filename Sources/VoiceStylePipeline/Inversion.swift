@@ -26,11 +26,7 @@ public struct InvertRequest: Codable, Sendable, Equatable {
 
     public func validate() throws {
         guard !images.isEmpty else { throw JobError("give at least one image to invert") }
-        try Check.range("steps", projector.steps, 1...100_000)
-        guard projector.learningRate.isFinite, projector.learningRate > 0 else { throw JobError(field: "lr", "must be a finite number > 0 (got \(projector.learningRate))") }
-        try Check.nonNegative("idWeight", projector.identityWeight)
-        try Check.nonNegative("mse", projector.mse)
-        try Check.range("meanSamples", projector.meanLatentSamples, 1...1_000_000)
+        try Check.projector(projector)
         try align?.validate()
     }
 }
@@ -40,7 +36,8 @@ public struct ReconstructionMetrics: Codable, Sendable, Equatable {
     /// On images in [0, 1].
     public var mse: Double
     public var psnrDB: Double
-    public var lpips: Double
+    /// nil when the run left LPIPS out.
+    public var lpips: Double?
     public var identityCosine: Double?
 }
 
@@ -104,12 +101,17 @@ extension Jobs {
         try request.validate()
         let config = request.projector
         // Every model file is resolved before any work.
-        _ = try models.resolve(.vgg16, request.models.vgg)
+        if config.usesLPIPS { _ = try models.resolve(.vgg16, request.models.vgg) }
         if config.identityWeight != 0 { _ = try models.resolve(.irse50, request.models.identity) }
         let (g, gRef) = try models.generator(request.models.generator)
-        let (lpips, lpipsRefs) = try models.lpips(vgg: request.models.vgg, lin: request.models.lpips)
-        var checkpoints = ["generator": gRef, "vgg16": lpipsRefs[0]]
-        if lpipsRefs.count > 1 { checkpoints["lpips"] = lpipsRefs[1] }
+        var checkpoints = ["generator": gRef]
+        var lpips: LPIPS? = nil
+        if config.usesLPIPS {
+            let (net, refs) = try models.lpips(vgg: request.models.vgg, lin: request.models.lpips)
+            lpips = net
+            checkpoints["vgg16"] = refs[0]
+            if refs.count > 1 { checkpoints["lpips"] = refs[1] }
+        }
         var identity: IdentityLoss? = nil
         if config.identityWeight != 0 {
             let (id, ref) = try models.identity(request.models.identity)
@@ -166,7 +168,7 @@ extension Jobs {
             // Final images with the optimised noise, and metrics per image.
             let rendered = try withoutGradients { try g.render(result.latent, noises: result.noises) }
             let final = g.lossImage(rendered)
-            let lpipsValues = withoutGradients { projector.lpips(final, batch) }
+            let lpipsValues = withoutGradients { projector.lpips.map { $0(final, batch) } }
             let idCos: Tensor<Float>? = withoutGradients { projector.identity.map { ($0.features(final) * $0.features(batch)).sum(axes: [1]) } }
             for (k, index) in group.enumerated() {
                 let t = targets[index]
@@ -177,7 +179,7 @@ extension Jobs {
                                               comparison: ImageTensors.grid(pictures, columns: 2)))
                 let mse = Double(withoutGradients { ((recon - target) / 2).square().mean() }.item)  // on [0, 1]
                 images.append(InvertedImage(file: t.file, name: t.name, run: gi, final: ReconstructionMetrics(
-                    mse: mse, psnrDB: 10 * log10(1 / max(mse, 1e-12)), lpips: Double(lpipsValues.buffer[k]), identityCosine: idCos.map { Double($0.buffer[k]) }),
+                    mse: mse, psnrDB: 10 * log10(1 / max(mse, 1e-12)), lpips: lpipsValues.map { Double($0.buffer[k]) }, identityCosine: idCos.map { Double($0.buffer[k]) }),
                     alignment: t.alignment))
             }
             runs.append(InversionRun(images: group.map { targets[$0].name }, steps: result.steps))

@@ -4,6 +4,7 @@
 import Foundation
 import VoiceStyleHub
 import VoiceStyleIndex
+import VoiceStyleInversion
 import VoiceStyleModels
 
 /// The implementations of the jobs (`Jobs.infer`, `Jobs.buildIndex`, …); front-ends reach them through the
@@ -136,6 +137,20 @@ public enum Check {
         guard value.isFinite, value >= 0 else { throw JobError(field: field, "must be a finite number ≥ 0 (got \(value))") }
     }
 
+    /// The projector's settings (`invert`, `index invert`, the prototype inversions of `infer`): steps, a positive
+    /// learning rate, weights ≥ 0 of which at least one loss term is on, z samples.
+    public static func projector(_ c: ProjectorConfig) throws {
+        try range("steps", c.steps, 1...100_000)
+        guard c.learningRate.isFinite, c.learningRate > 0 else { throw JobError(field: "lr", "must be a finite number > 0 (got \(c.learningRate))") }
+        try nonNegative("perceptualWeight", c.perceptualWeight)
+        try nonNegative("idWeight", c.identityWeight)
+        try nonNegative("mse", c.mse)
+        guard c.perceptualWeight > 0 || c.identityWeight > 0 || c.mse > 0 else {
+            throw JobError("{perceptualWeight}, {idWeight} and {mse} are all 0: the projector needs at least one loss term above 0")
+        }
+        try range("meanSamples", c.meanLatentSamples, 1...1_000_000)
+    }
+
     /// A readable file.
     public static func file(_ field: String, _ path: String) throws {
         var isDir: ObjCBool = false
@@ -158,18 +173,6 @@ public enum Check {
 
 /// Makes the output folder named by request field `field` (e.g. "out") and checks it is writable, before any work.
 public func prepareOutputFolder(_ path: String, field: String) throws -> URL { try Check.outputFolder(field, path) }
-
-/// The CMPC checkpoint a job on `index` uses: `explicit`, else the one the index was built with, else the
-/// default file. Refuses a checkpoint other than the index's (its vectors would not be comparable).
-func indexCMPC(_ index: PrototypeIndex, explicit: String?, models: ModelLoader) throws -> (CMPCModel, ModelRef) {
-    let remembered = try index.store.setting("cmpc_path")
-    let path = explicit ?? remembered.flatMap { FileManager.default.fileExists(atPath: $0) || models.isRegistered($0) ? $0 : nil }
-    let (model, ref) = try models.cmpc(path)
-    if try index.store.setting("source") == nil, let built = try index.store.setting("cmpc_sha256"), built != ref.sha256 {
-        throw IndexError.mixedCheckpoints(index: index.directory.path, existing: built, given: ref.sha256)
-    }
-    return (model, ref)
-}
 
 /// Pretty, key-sorted JSON with snake_case keys: the format of every report file.
 public func reportJSON<T: Encodable>(_ value: T) throws -> Data {

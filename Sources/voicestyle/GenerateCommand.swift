@@ -1,4 +1,4 @@
-// `voicestyle generate` (GenerateRequest): images from a StyleGAN2 checkpoint for random or given latents.
+// `voicestyle generate` (GenerateRequest): images from a generator checkpoint (StyleGAN2 or the face DCGAN) for random or given latents.
 import ArgumentParser
 import Foundation
 import VoiceStyle
@@ -8,10 +8,10 @@ extension GenerateRequest.NoiseMode: ExpressibleByArgument {}
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate faces with a StyleGAN2 checkpoint (rosinality layout, e.g. 550000.pt).",
+        abstract: "Generate faces with a generator checkpoint (rosinality StyleGAN2, e.g. 550000.pt, or the face DCGAN dcgan-faces-64.pth).",
         discussion: """
             Latents: random z from --seed (default), or --z / --w / --w-plus .npy files ([B, style_dim], or \
-            [B, n_latent, style_dim] for W+). Images follow upstream's make_image (clamp to [-1, 1], (x+1)/2·255, \
+            [B, n_latent, style_dim] for W+; the DCGAN takes z only, [B, 100]). Images follow upstream's make_image (clamp to [-1, 1], (x+1)/2·255, \
             truncate) and are written as PNG: one file when --out ends in .png (with --grid, or one sample), \
             otherwise one file per sample in the --out folder. Same inputs and seed give identical files.
             """)

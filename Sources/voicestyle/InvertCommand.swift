@@ -6,12 +6,15 @@ import VoiceStyle
 struct InvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invert",
-        abstract: "Find the StyleGAN2 latent that reproduces each face photo (voicestyle's projector).",
+        abstract: "Find the generator latent that reproduces each face photo (voicestyle's projector; StyleGAN2 W/W+ or DCGAN z).",
         discussion: """
-            Loss = LPIPS-VGG16 (summed over the batch) + identity-weight × IR-SE50 identity loss + 1e5 × noise \
-            regulariser + mse × pixel MSE; Adam over the latent (W, or W+ with --w-plus) and the noise maps, with \
-            upstream's learning-rate ramp and latent noise. Per image NAME it writes NAME.npy (the latent: [1, 512] \
-            for W, [1, n_latent, 512] for W+), NAME_noise.npz (noise_0 …), NAME.png (the reconstruction), \
+            Loss = lpips-weight × LPIPS-VGG16 (summed over the batch) + id-weight × IR-SE50 identity loss + 1e5 × \
+            noise regulariser + mse × pixel MSE (+ the prior term on z for the DCGAN); Adam over the latent (W, or \
+            W+ with --w-plus; z for the DCGAN) and the noise maps, with upstream's learning-rate ramp and latent \
+            noise. The DCGAN's 64-px images are upsampled to 256 px for the loss networks, and a photo is first \
+            cropped to its central 188 px of 256 (the framing of the DCGAN's training faces). Per image NAME it \
+            writes NAME.npy (the latent: [1, 512] for W, [1, n_latent, 512] for W+, [1, 100] for z), NAME_noise.npz \
+            (noise_0 …; none for the DCGAN), NAME.png (the reconstruction), \
             NAME_compare.png (target | reconstruction) and, for the run, report.json. Images are inverted \
             jointly as one batch (upstream) unless --independent. Model files are found in the checkpoints folders \
             (`voicestyle doctor` lists them).

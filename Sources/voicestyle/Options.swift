@@ -24,7 +24,7 @@ struct CheckpointsOption: ParsableArguments {
 
 /// Model-file options of the jobs that invert (generator and the projector's loss networks).
 struct InversionModelOptions: ParsableArguments {
-    @Option(help: "Generator checkpoint (default 550000.pt from the checkpoints folders; demo:generator: the demo's untrained one).", completion: .file())
+    @Option(help: "Generator checkpoint: StyleGAN2 (default 550000.pt from the checkpoints folders) or the face DCGAN (dcgan-faces-64.pth); demo:generator: the demo's untrained one.", completion: .file())
     var generator: String?
     @Option(help: "torchvision VGG16 weights (default vgg16-397923af.pth), or a whole lpips state dict.", completion: .file())
     var vgg: String?
@@ -51,6 +51,8 @@ struct ProjectorOptions: ParsableArguments {
     var lr: Double = 0.1
     @Option(help: "Weight of the identity loss (0 disables it and skips IR-SE50).")
     var idWeight: Double = 1
+    @Option(help: "Weight of LPIPS-VGG16 (0 leaves it out and its files unread).")
+    var lpipsWeight: Double = 1
     @Option(help: "Weight of the pixel MSE.")
     var mse: Double = 0
     @Flag(help: "Optimise one latent per generator layer (W+) instead of W.")
@@ -63,6 +65,7 @@ struct ProjectorOptions: ParsableArguments {
     var config: ProjectorConfig {
         var c = ProjectorConfig()
         (c.steps, c.learningRate, c.identityWeight, c.mse, c.wPlus, c.meanLatentSamples) = (steps, lr, idWeight, mse, wPlus, meanSamples)
+        c.perceptualWeight = lpipsWeight
         return c
     }
 }
@@ -71,7 +74,7 @@ struct ProjectorOptions: ParsableArguments {
 let flagOfField: [String: String] = [
     "index": "--index", "refinement.steps": "--steps", "images": "IMAGES", "inputs": "INPUTS", "parts": "PARTS", "output": "OUTPUT",
     "file": "FILE", "identity": "--id-model", "identityWeight": "--id-weight", "meanLatentSamples": "--mean-samples",
-    "projector.steps": "--steps", "folder": "--checkpoints", "lrMLP": "--lr-mlp",
+    "projector.steps": "--steps", "perceptualWeight": "--lpips-weight", "folder": "--checkpoints", "lrMLP": "--lr-mlp",
 ]
 
 /// One plain sentence for an error, request fields shown as their flags (`invertSteps` → `--invert-steps`), long

@@ -8,7 +8,7 @@ struct VoiceStyleCommand: ParsableCommand {
         commandName: "voicestyle",
         abstract: "Guess the face of an unseen person from their voice (a native voicestyle pipeline).",
         discussion: """
-            Start with `voicestyle demo` (runs everything on bundled samples with untrained models).
+            Start with `voicestyle demo` (runs everything on bundled samples: a trained face generator, untrained encoders).
             Checkpoints are the upstream files, read directly (`voicestyle models fetch`, checkpoints/README.md).
             Subcommands print their own help: voicestyle help SUBCOMMAND. Benchmarks: voicestyle-bench.
             """,

@@ -30,7 +30,8 @@ struct ProjectorTests {
               let irseURL = Fixtures.sharedFixture("irse50/irse50_reduced_state_dict.safetensors") else { return }
         let f = try Fixtures.load(fixtureURL)
         let g = try StyleGAN2Generator(checkpoint: Checkpoint.open(Fixtures.local("VoiceStyleCheckpointsTests", "g_small_state_dict.safetensors")))
-        let projector = Projector(generator: g, lpips: try LPIPS(lpipsStateDict: StateDict(Checkpoint.open(lpipsURL))),
+        let lpips = try LPIPS(lpipsStateDict: StateDict(Checkpoint.open(lpipsURL)))
+        let projector = Projector(generator: g, lpips: lpips,
                                   identity: IdentityLoss(network: try IRSE50(stateDict: StateDict(Checkpoint.open(irseURL)))))
         var config = ProjectorConfig()
         config.steps = 4
@@ -40,7 +41,7 @@ struct ProjectorTests {
         let targets = try f.tensor("target_imgs"), mean = try f.tensor("latent_mean"), std = Float(try f.scalar("latent_std"))
         // The state each step starts from (teacher forcing makes it the stored one).
         var before = (latent: try f.tensor("init_latent_in"), noises: try (0..<7).map { try f.tensor("init_noise_\($0)") })
-        let targetLPIPS = withoutGradients { projector.lpips.normalizedFeatures(targets) }
+        let targetLPIPS = withoutGradients { lpips.normalizedFeatures(targets) }
         let targetID = withoutGradients { projector.identity!.features(targets) }
         /// The latent gradient of step i at the state `before`, perturbed by 1e-7 (the gradient's own conditioning).
         func perturbedLatentGradient(_ i: Int) -> Tensor<Float> {
@@ -51,7 +52,7 @@ struct ProjectorTests {
             let strength = Float(try! f.scalar("step\(i).noise_strength"))
             let image = g.synthesize(try! g.latents([latent + (try! f.tensor("step\(i).latent_noise_randn")) * strength], inputIsLatent: true),
                                      noise: before.noises)
-            (projector.lpips.distance(image, target: targetLPIPS).sum() + projector.identity!(image, targetFeatures: targetID)).backward()
+            (lpips.distance(image, target: targetLPIPS).sum() + projector.identity!(image, targetFeatures: targetID)).backward()
             return latent.grad!
         }
         func afterUpdate(_ i: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) {

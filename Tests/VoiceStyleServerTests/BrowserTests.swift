@@ -101,11 +101,11 @@ extension ServerTests {
         _ = try await driver.run("document.getElementById('infer-steps').value = 24; document.getElementById('infer-k').value = 4; return true")
         let start = try await driver.element("#infer-start")
         try await driver.call("POST", "session/\(driver.session)/element/\(start)/click", [:])
-        // The face, four captioned prototypes with their pictures loaded, and the four download links.
+        // The face, four captioned prototypes with their photos and inversions loaded, and the four download links.
         try await waitUntil(driver, """
             const face = document.getElementById('face');
             const pictures = [...document.querySelectorAll('#gallery figure img')];
-            return face.src.endsWith('/face.png') && face.complete && face.naturalWidth > 0 && pictures.length === 4
+            return face.src.endsWith('/face.png') && face.complete && face.naturalWidth > 0 && pictures.length === 8
                 && pictures.every((i) => i.complete && i.naturalWidth > 0) && document.querySelectorAll('#infer-downloads a').length === 4
                 || document.getElementById('error').textContent !== '';
             """, seconds: 300)

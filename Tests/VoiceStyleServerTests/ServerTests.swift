@@ -56,8 +56,10 @@ struct ServerTests {
         let report = try decodeReport(InferReport.self, from: try await http("GET", base.appendingPathComponent("api/jobs/\(id)/report.json")).body)
         #expect(report.prototypes.count == 3 && report.steps.count == 8 && report.request.config.seed == 7)
         for item in gallery {
-            let picture = try await http("GET", base.appendingPathComponent("api/jobs/\(id)/\(item["image"] as? String ?? "-")"))
-            #expect(picture.status == 200 && (try? PNGCodec.decode(picture.body)) != nil)
+            for key in ["image", "inversion"] {  // the photo and the generator's picture of its latent
+                let picture = try await http("GET", base.appendingPathComponent("api/jobs/\(id)/\(item[key] as? String ?? "-")"))
+                #expect(picture.status == 200 && (try? PNGCodec.decode(picture.body)) != nil, "\(key) of \(item)")
+            }
         }
         let latent = try await http("GET", base.appendingPathComponent("api/jobs/\(id)/latent.npy"))
         #expect(latent.headers["content-disposition"]?.contains("attachment") == true)

@@ -77,7 +77,7 @@ struct AlignmentJobTests {
         let out = root.appendingPathComponent("aligned")
         try Jobs.align(AlignRequest(inputs: [root.appendingPathComponent("faces/Julia_Stiles/00000010.jpg").path], out: out.path))
         let (g, ref) = try loader.generator(Demo.models.generator)
-        let latents = PrototypeLatents(index: index, generator: g, generatorSHA256: ref.sha256, settings: PrototypeInversionSettings()) {
+        let latents = LatentSource(index: index, generator: g, generatorSHA256: ref.sha256, settings: PrototypeInversionSettings()) {
             throw JobError("no inversion in this test")
         }
         #expect(latents.image("Julia_Stiles/00000010.jpg") == (try PNGCodec.read(out.appendingPathComponent("00000010.png"))))

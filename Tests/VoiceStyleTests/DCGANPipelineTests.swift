@@ -117,4 +117,18 @@ struct DCGANPipelineTests {
         let report = try decodeReport(InferReport.self, from: Data(contentsOf: cwd.appendingPathComponent("result/report.json")))
         #expect(report.checkpoints["generator"]?.path.hasSuffix(ModelFile.dcganFaces.name) == true)
     }
+
+    @Test("every generated panel of the demo's sheet (each prototype's inversion, the averaged and the refined face) is a face dlib finds")
+    func demoPanelsAreFaces() throws {
+        guard trainedDCGAN() != nil, FileManager.default.fileExists(atPath: FaceDetector.defaultLandmarkModel) else { return }
+        var request = DemoRequest()
+        request.out = FileManager.default.temporaryDirectory.appendingPathComponent("vs-dcgan-panels-\(UUID().uuidString)").path
+        request.steps = 5
+        let result = try Jobs.demo(request).result
+        let panels = result.inversions.compactMap { $0 } + [result.averaged, result.face]
+        let detector = try FaceDetector.shared()
+        let found = try panels.map { try !detector.detect($0).isEmpty }
+        print("demo panels with a face (dlib): \(found.filter { $0 }.count) of \(panels.count)")
+        #expect(panels.count == request.k + 2 && found.allSatisfy { $0 }, "\(found)")
+    }
 }

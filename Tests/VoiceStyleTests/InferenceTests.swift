@@ -65,11 +65,12 @@ struct InferenceTests {
         let again = try Jobs.infer(request(s, seed: 1), models: loader)
         #expect(again.report.prototypes.allSatisfy { $0.latentSource == .cache })
         #expect(again.face == a.face && again.latent.scalars == a.latent.scalars)
-        // The sheet: 4 prototypes, the averaged and the refined face in one row, tiles of at least 128 px
-        // with 2-line captions (11 px text: 2 lines + 2 px); the same seed gives the same bytes.
-        #expect(a.sheetCaptions.count == 6 && a.sheetCaptions[0][0].hasPrefix("#1 ") && a.sheetCaptions[5][0] == "refined face")
-        #expect(a.sheet.width == 6 * 130 + 2 && a.sheet.height == 128 + ImageTensors.captionStripHeight(lines: 2, tileWidth: 128) + 2 + 2)
-        #expect(try PNGCodec.encode(again.sheet) == PNGCodec.encode(a.sheet))
+        // The sheet: 4 prototypes, the averaged and the refined face in one row, the 4 inversions under their
+        // photos, tiles of at least 128 px with 2-line captions; the same seed gives the same bytes.
+        #expect(a.sheetCaptions.count == 10 && a.sheetCaptions[0][0].hasPrefix("#1 ") && a.sheetCaptions[5][0] == "refined face")
+        #expect(a.sheetCaptions[6] == ["#1 inverted", "latent: inverted now"] && again.sheetCaptions[9] == ["#4 inverted", "latent: cached"])
+        #expect(a.sheet.width == 6 * 130 + 2 && a.sheet.height == 2 * (128 + ImageTensors.captionStripHeight(lines: 2, tileWidth: 128) + 2) + 2)
+        #expect(again.sheet.width == a.sheet.width && again.inversions.map { $0?.pixels } == a.inversions.map { $0?.pixels })
         // Files: written, and report.json decodes back to the report.
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("vs-infer-out-\(UUID().uuidString)")
         try a.write(to: out)

@@ -99,9 +99,11 @@ function gallery(box, id, items, withWeight) {
     const figure = document.createElement("figure");
     figure.className = "prototype";
     if (item.image) figure.append(image(`/api/jobs/${id}/${item.image}`, item.identity));
+    if (item.inversion) figure.append(image(`/api/jobs/${id}/${item.inversion}`, `${item.identity}, inverted`));
     const caption = document.createElement("figcaption");
     const weight = withWeight && item.weight !== undefined && item.weight !== null ? ` · w ${item.weight.toFixed(2)}` : "";
-    caption.textContent = `#${item.rank} ${item.identity} · cos ${item.cosine.toFixed(3)}${weight}`;
+    const inverted = item.inversion ? " (photo, then its inversion)" : "";
+    caption.textContent = `#${item.rank} ${item.identity} · cos ${item.cosine.toFixed(3)}${weight}${inverted}`;
     figure.append(caption);
     box.append(figure);
   }
@@ -263,7 +265,7 @@ const invertView = {
     const r = s.result, compare = r.outputs.find((n) => n.endsWith("_compare.png"));
     if (compare) { $("compare").src = `/api/jobs/${id}/${compare}`; $("compare").classList.remove("hidden"); }
     const m = r.reconstruction;
-    $("invert-metrics").textContent = m ? `PSNR ${m.psnr_db.toFixed(1)} dB · LPIPS ${m.lpips.toFixed(3)}` : (r.skipped || []).join("; ");
+    $("invert-metrics").textContent = m ? `PSNR ${m.psnr_db.toFixed(1)} dB` + (m.lpips != null ? ` · LPIPS ${m.lpips.toFixed(3)}` : "") : (r.skipped || []).join("; ");
     downloads($("invert-downloads"), id, r.outputs);
     this.end();
   },

@@ -78,7 +78,7 @@ public struct LatentKey: Codable, Sendable, Equatable {
 }
 
 /// Where a prototype's latent came from.
-public enum LatentSource: String, Codable, Sendable { case cache, inverted }
+public enum LatentOrigin: String, Codable, Sendable { case cache, inverted }
 
 /// Final losses of one prototype's inversion.
 public struct InversionMetrics: Codable, Sendable, Equatable {
@@ -93,7 +93,7 @@ public struct PrototypeLatent {
     public var path: String
     public var latent: Tensor<Float>
     public var image: RGBImage?
-    public var source: LatentSource
+    public var source: LatentOrigin
     public var metrics: InversionMetrics?
 }
 
@@ -110,7 +110,7 @@ public struct SkippedItem: Codable, Sendable, Equatable {
 
 /// Finds prototype latents: cached ones whose key matches, the rest inverted now (one at a time, each with its
 /// own seed) and stored in the index with their key.
-public final class PrototypeLatents {
+public final class LatentSource {
     public let index: PrototypeIndex
     public let generator: any FaceGenerator
     public let key: LatentKey
