@@ -87,10 +87,13 @@ public struct InvertPrototypesRequest: Codable, Sendable, Equatable {
     /// Invert only this slice of the selection (in its order) into the slice's own file,
     /// INDEX/latents/shard-I-of-N.sqlite; `mergeLatents` then copies every slice into the index.
     public var shard: Shard?
+    /// The precision of the projector's large products (`auto`: bf16 where the CPU has it); part of the latent key.
+    public var precision = Precision.auto
 
     public init(index: String) { self.index = index }
 
     public func validate() throws {
+        _ = try Check.precision("precision", precision)
         if let perCluster { try Check.range("perCluster", perCluster, 1...1_000_000) }
         if let shard { _ = try Shard(index: shard.index, count: shard.count) }
         try Check.range("steps", settings.projector.steps, 1...100_000)
@@ -258,7 +261,8 @@ extension Jobs {
             throw JobError(request.paths == nil ? "the index \(index.directory.path) has no prototypes to invert"
                                                 : "{paths} name no prototype of the index \(index.directory.path)")
         }
-        let cache = try prototypeLatents(index: index, settings: request.settings, paths: request.models, models: models, resolveNow: true)
+        let cache = try prototypeLatents(index: index, settings: request.settings, precision: try Check.precision("precision", request.precision),
+                                         paths: request.models, models: models, resolveNow: true)
         var slice: LatentShard? = nil
         if let s = request.shard {
             slice = try LatentShard(directory: index.directory, index: s.index, count: s.count, key: cache.key.json, selection: selection,
@@ -297,15 +301,15 @@ extension Jobs {
 
     /// The latent finder for `index`: the generator now, LPIPS and IR-SE50 the first time something needs
     /// inverting. With `resolveNow`, the loss networks' files must exist before any work starts.
-    static func prototypeLatents(index: PrototypeIndex, settings: PrototypeInversionSettings, paths: ModelPaths, models: ModelLoader,
-                                 resolveNow: Bool) throws -> PrototypeLatents {
+    static func prototypeLatents(index: PrototypeIndex, settings: PrototypeInversionSettings, precision: ComputePrecision, paths: ModelPaths,
+                                 models: ModelLoader, resolveNow: Bool) throws -> PrototypeLatents {
         let (g, ref) = try models.generator(paths.generator)
         let identity = settings.projector.identityWeight != 0
         if resolveNow {
             _ = try models.resolve(.vgg16, paths.vgg)
             if identity { _ = try models.resolve(.irse50, paths.identity) }
         }
-        return PrototypeLatents(index: index, generator: g, generatorSHA256: ref.sha256, settings: settings) {
+        return PrototypeLatents(index: index, generator: g, generatorSHA256: ref.sha256, settings: settings, precision: precision) {
             Projector(generator: g, lpips: try models.lpips(vgg: paths.vgg, lin: paths.lpips).0,
                       identity: identity ? try models.identity(paths.identity).0 : nil)
         }

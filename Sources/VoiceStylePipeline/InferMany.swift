@@ -120,7 +120,8 @@ extension Jobs {
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
         guard !index.records.isEmpty else { throw IndexError.empty(index.directory.path) }
         _ = try indexCMPC(index, explicit: request.models.cmpc, models: models)
-        _ = try prototypeLatents(index: index, settings: request.config.inversion, paths: request.models, models: models, resolveNow: true)
+        _ = try prototypeLatents(index: index, settings: request.config.inversion, precision: try Check.precision("precision", request.config.precision),
+                                 paths: request.models, models: models, resolveNow: true)
         if !request.config.refinement.upstreamCompat && request.config.refinement.identityWeight != 0 { _ = try models.identity(request.models.identity) }
         let mine = request.shard?.slice(all) ?? all
         var outcomes: [VoiceOutcome] = []

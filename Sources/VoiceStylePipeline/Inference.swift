@@ -26,11 +26,15 @@ public struct InferenceConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// z samples for σ_W (upstream: 10,000).
     public var meanLatentSamples = 10_000
+    /// The precision of the large products of the refinement and of prototype inversions (`auto`: bf16 where
+    /// the CPU has AVX512-BF16 or AMX, else fp32); renders of the faces stay fp32.
+    public var precision = Precision.auto
     public init() {}
 
     public enum Aggregation: String, Codable, Sendable, CaseIterable { case mean, similarity }
 
     public func validate() throws {
+        _ = try Check.precision("precision", precision)
         try Check.range("k", k, 1...1000)
         guard temperature.isFinite, temperature > 0 else { throw JobError(field: "temperature", "must be a finite number > 0 (got \(temperature))") }
         try Check.range("steps", refinement.steps, 0...100_000)
@@ -174,15 +178,17 @@ public enum Inference {
         return FacePreprocessing.projector(crop, size: generator.lossSize)
     }
 
-    /// The refinement (seeded by `config.seed + 1`).
+    /// The refinement (seeded by `config.seed + 1`), its products in `config.precision`.
     public static func refine(_ w0: Tensor<Float>, voice: Tensor<Float>, identityTarget: Tensor<Float>?, latentStd: Float, generator: any FaceGenerator,
                               cmpc: CMPCModel, identity: IdentityLoss?, config: InferenceConfig,
                               onStep: (RefinementStep) -> Void = { _ in },
                               afterUpdate: (_ step: Int, _ latent: Tensor<Float>, _ noises: [Tensor<Float>]) -> Void = { _, _, _ in }) throws -> RefinementResult {
         var randomness = SeededProjectorRandomness(seed: config.seed &+ 1)
-        return try Refiner(generator: generator, cmpc: cmpc, identity: identity)
-            .refine(initial: w0, voice: voice, identityTarget: identityTarget, latentStd: latentStd, config: config.refinement,
-                    randomness: &randomness, onStep: onStep, afterUpdate: afterUpdate)
+        return try Check.precision("precision", config.precision).run {
+            try Refiner(generator: generator, cmpc: cmpc, identity: identity)
+                .refine(initial: w0, voice: voice, identityTarget: identityTarget, latentStd: latentStd, config: config.refinement,
+                        randomness: &randomness, onStep: onStep, afterUpdate: afterUpdate)
+        }
     }
 
     /// The face of a latent with the given noise maps (zero maps when nil); the DCGAN's 64-px face is shown as the
@@ -210,7 +216,9 @@ extension Jobs {
         var checkpoints: [String: ModelRef] = [:]
         let (cmpc, cmpcRef) = try indexCMPC(index, explicit: request.models.cmpc, models: models)
         checkpoints["cmpc"] = cmpcRef
-        let cache = try prototypeLatents(index: index, settings: config.inversion, paths: request.models, models: models, resolveNow: false)
+        let precision = try Check.precision("precision", config.precision)
+        let cache = try prototypeLatents(index: index, settings: config.inversion, precision: precision, paths: request.models, models: models,
+                                         resolveNow: false)
         checkpoints["generator"] = try models.generator(request.models.generator).1  // loaded by prototypeLatents: a cache hit
         var identity: IdentityLoss? = nil
         if wantsIdentity {
@@ -262,7 +270,11 @@ extension Jobs {
                                            identity: identity, config: config) { s in
             progress(JobEvent(stage: "refinement", done: s.step + 1, total: config.refinement.steps, detail: String(format: "cmpc %.4f", s.cmpc)))
         } afterUpdate: { step, latent, noises in
-            preview?(step + 1) { try withoutGradients { try Inference.render(latent.detached(), noises: noises.map { $0.detached() }, generator: cache.generator) } }
+            preview?(step + 1) {
+                try ComputePrecision.fp32.run {
+                    try withoutGradients { try Inference.render(latent.detached(), noises: noises.map { $0.detached() }, generator: cache.generator) }
+                }
+            }
         }
         let face = try Inference.render(refined.latent, noises: refined.noises, generator: cache.generator)
         lap("refinement")
