@@ -44,8 +44,9 @@ public enum ComputePrecision: String, Codable, Sendable, CaseIterable {
     /// The precision bound on this thread or task.
     @TaskLocal public static var current: ComputePrecision = .fp32
 
-    /// Products smaller than this many multiply-adds (e.g. linear layers at batch 1) stay fp32.
-    public static let minimumMultiplyAdds = 1 << 21
+    /// Products smaller than this many multiply-adds (e.g. linear layers at batch 1) stay fp32. Task-local, so
+    /// that tests can put every product of a small fixture model in bf16 (bind 0).
+    @TaskLocal public static var minimumMultiplyAdds = 1 << 21
 
     /// Runs `body` with the products in this precision.
     public func run<R>(_ body: () throws -> R) rethrows -> R {
