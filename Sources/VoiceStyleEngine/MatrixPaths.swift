@@ -27,7 +27,7 @@ public enum EngineChoice: String, Sendable, CaseIterable {
     public static var current: EngineChoice { override ?? environment }
 }
 
-/// One timing of a shape on both libraries (seconds, best of two after a warm-up) and the faster one.
+/// One timing of a shape on both libraries (seconds, best of three after a warm-up) and the faster one.
 public struct PathMeasurement: Codable, Sendable, Equatable {
     public var path: GEMMPath
     public var blasSeconds: Double
@@ -168,26 +168,27 @@ public enum MatrixPaths {
         }
     }
 
-    /// Times `s` on both libraries (a warm-up, then the best of two) into a scratch copy of C.
+    /// Times `s` on both libraries into a scratch copy of C: a warm-up of each (oneDNN's creates its primitive),
+    /// then three alternating rounds, the best of each library (alternating spreads a busy machine's noise over both).
     static func measure(_ s: GEMMShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>) -> PathMeasurement {
         let size = (s.m - 1) * s.ldc + s.n
         return withScratch(size, of: Float.self) { scratch in
             if s.accumulate { scratch.update(from: c, count: size) } else { scratch.initialize(repeating: 0, count: size) }
             let beta: Float = s.accumulate ? 1 : 0
-            func time(_ body: () -> Bool) -> Double? {
-                guard body() else { return nil }
-                var best = Double.infinity
-                for _ in 0..<2 {
+            let runs: [() -> Bool] = [
+                { blas(s, alpha: 1, a: a, b: b, beta: beta, c: scratch); return true },
+                { DNNL.run(s, bf16: false, a: a, b: b, c: scratch) },
+            ]
+            var best = [Double](repeating: .infinity, count: runs.count)
+            let available = runs.map { $0() }  // warm-up; false: oneDNN has no primitive for the shape
+            for _ in 0..<3 {
+                for (i, run) in runs.enumerated() where available[i] {
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    _ = body()
-                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                    _ = run()
+                    best[i] = min(best[i], Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                 }
-                return best
             }
-            let dnnl = time { DNNL.run(s, bf16: false, a: a, b: b, c: scratch) }
-            let blasTime = time { blas(s, alpha: 1, a: a, b: b, beta: beta, c: scratch); return true } ?? .infinity
-            let path: GEMMPath = (dnnl ?? .infinity) < blasTime ? .dnnl : .blas
-            return PathMeasurement(path: path, blasSeconds: blasTime, dnnlSeconds: dnnl)
+            return PathMeasurement(path: best[1] < best[0] ? .dnnl : .blas, blasSeconds: best[0], dnnlSeconds: available[1] ? best[1] : nil)
         }
     }
 
