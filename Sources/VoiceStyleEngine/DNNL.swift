@@ -75,8 +75,8 @@ public enum DNNL {
         if omp_get_max_threads() != t { omp_set_num_threads(t) }
     }
 
-    /// The matmul primitive for `shape` with f32 (or bf16) operands and an f32 result; nil when oneDNN has none
-    /// (bf16 without AVX512-BF16/AMX, or no engine). Created on first use, then cached.
+    /// The matmul primitive for `shape` with f32 (or bf16) operands and an f32 result; nil when oneDNN has no fast
+    /// one (only its reference kernels, e.g. bf16 without AVX512-BF16/AMX) or no engine. Created on first use, cached.
     static func matmul(_ shape: GEMMShape, bf16: Bool) -> Matmul? {
         let key = Key(shape: shape, bf16: bf16)
         lock.lock()
@@ -126,9 +126,13 @@ public enum DNNL {
         defer { dnnl_primitive_desc_destroy(pd) }
         var info: UnsafePointer<CChar>?
         _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info)
+        // oneDNN's reference kernels (its fallback for layouts or types the CPU has no fast kernel for, e.g. bf16
+        // without AVX512-BF16) are far slower than OpenBLAS: treat them as no primitive.
+        let implementation = info.map { String(cString: $0) } ?? "?"
+        guard !implementation.hasPrefix("ref") else { return nil }
         var prim: dnnl_primitive_t?
         guard dnnl_primitive_create(&prim, pd) == dnnl_success, let prim else { return nil }
-        return Matmul(primitive: prim, implementation: info.map { String(cString: $0) } ?? "?")
+        return Matmul(primitive: prim, implementation: implementation)
     }
 
     /// Runs `shape` on oneDNN: C = op(A)·op(B) (+ C). A and B hold f32 values, or bf16 bit patterns when `bf16`.

@@ -207,10 +207,15 @@ struct MatrixPathTests {
         }
     }
 
-    @Test("the CPU is identified: model, oneDNN's ISA, flags")
+    @Test("the CPU is identified: model, oneDNN's ISA, flags; bf16 products run natively where it has bf16")
     func cpuIdentified() {
         let cpu = CPUFeatures.detected
-        print("CPU: \(cpu.summary); flags \(cpu.flags.joined(separator: " ")); oneDNN \(DNNL.version) ISA \(DNNL.isa)")
+        let shape = GEMMShape(transA: false, transB: false, m: 256, n: 256, k: 256, lda: 256, ldb: 256, ldc: 256, accumulate: false)
+        let f32 = DNNL.implementation(shape), bf16 = DNNL.implementation(shape, bf16: true)
+        print("CPU: \(cpu.summary); flags \(cpu.flags.joined(separator: " ")); oneDNN \(DNNL.version) ISA \(DNNL.isa); "
+              + "matmul 256³ f32 \(f32 ?? "none"), bf16 \(bf16 ?? "none")")
+        #expect(f32 != nil)
+        if cpu.hasNativeBF16 { #expect(bf16 != nil) }
         #expect(!cpu.isa.isEmpty && cpu.isa == DNNL.isa)
         #if arch(x86_64)
         #expect(cpu.flags.contains("avx2"))
