@@ -40,6 +40,7 @@ let package = Package(
     targets: [
         // System libraries (Debian packages installed by scripts/setup).
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
@@ -53,10 +54,10 @@ let package = Package(
         .target(
             name: "VoiceStyleFiles",
             swiftSettings: releaseFlags),
-        // Tensor engine: tensors, reverse-mode autodiff, kernels, Adam.
+        // Tensor engine: tensors, reverse-mode autodiff, kernels, Adam; matrix products on OpenBLAS or oneDNN.
         .target(
             name: "VoiceStyleEngine",
-            dependencies: ["VoiceStyleFiles", "COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["VoiceStyleFiles", "COpenBLAS", "CDNNL", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: kernelFlags),
         // Checkpoint formats: PyTorch (zip + legacy pickle), safetensors, NumPy.
         .target(

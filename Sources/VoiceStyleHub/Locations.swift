@@ -1,6 +1,7 @@
 // No upstream counterpart (upstream reads its files from the working directory): where model files and prototype
 // indexes are found, from any folder, in one documented order (README "Where files are found").
 import Foundation
+import VoiceStyleFiles
 
 /// The folders model files are looked for in, in order:
 /// 1. the explicit folder (`--checkpoints`),
@@ -127,14 +128,5 @@ public enum Clone {
         }
         let built = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return isClone(built) ? built : nil
-    }
-}
-
-/// The user's cache folder of voicestyle: `$XDG_CACHE_HOME/voicestyle`, default `~/.cache/voicestyle`.
-public enum UserCache {
-    public static func folder(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
-        if let xdg = environment["XDG_CACHE_HOME"], xdg.hasPrefix("/") { return URL(fileURLWithPath: xdg).appendingPathComponent("voicestyle") }
-        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-        return URL(fileURLWithPath: home).appendingPathComponent(".cache/voicestyle")
     }
 }

@@ -17,11 +17,14 @@ public func formatSeconds(_ s: Double) -> String {
 }
 
 /// OpenBLAS worker threads spin for about 2²⁸ cycles after each product before sleeping, competing with the
-/// engine's own threads between products (measured: 5–7 % of a generator pass). The setting is read once,
-/// when the library loads, so set it and restart the process once, before any work.
+/// engine's own threads between products (measured: 5–7 % of a generator pass). oneDNN's OpenMP team spins at its
+/// barriers too, which on a loaded or shared machine made its products 2–4× slower (README "Matrix products");
+/// `OMP_WAIT_POLICY=passive` makes it sleep instead. Both settings are read once, when the libraries load, so set
+/// them (where the user has not) and restart the process once, before any work.
 public func restartWithBLASThreadTimeout() {
-    guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil, getenv("VOICESTYLE_NO_REEXEC") == nil else { return }
-    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+    guard getenv("VOICESTYLE_NO_REEXEC") == nil, getenv("OPENBLAS_THREAD_TIMEOUT") == nil || getenv("OMP_WAIT_POLICY") == nil else { return }
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
+    setenv("OMP_WAIT_POLICY", "passive", 0)
     setenv("VOICESTYLE_NO_REEXEC", "1", 1)
     execv("/proc/self/exe", CommandLine.unsafeArgv)
     // execv returns only on failure: carry on with the default.

@@ -87,10 +87,13 @@ public struct InvertPrototypesRequest: Codable, Sendable, Equatable {
     /// Invert only this slice of the selection (in its order) into the slice's own file,
     /// INDEX/latents/shard-I-of-N.sqlite; `mergeLatents` then copies every slice into the index.
     public var shard: Shard?
+    /// The precision of the projector's large products (`auto`: bf16 where the CPU has it); part of the latent key.
+    public var precision = Precision.auto
 
     public init(index: String) { self.index = index }
 
     public func validate() throws {
+        _ = try Check.precision("precision", precision)
         if let perCluster { try Check.range("perCluster", perCluster, 1...1_000_000) }
         if let shard { _ = try Shard(index: shard.index, count: shard.count) }
         try Check.projector(settings.projector)
@@ -256,7 +259,8 @@ extension Jobs {
             throw JobError(request.paths == nil ? "the index \(index.directory.path) has no prototypes to invert"
                                                 : "{paths} name no prototype of the index \(index.directory.path)")
         }
-        let cache = try models.latentSource(index: index, settings: request.settings, paths: request.models, resolveNow: true)
+        let cache = try models.latentSource(index: index, settings: request.settings, precision: try Check.precision("precision", request.precision),
+                                            paths: request.models, resolveNow: true)
         var slice: LatentShard? = nil
         if let s = request.shard {
             slice = try LatentShard(directory: index.directory, index: s.index, count: s.count, key: cache.key.json, selection: selection,

@@ -120,7 +120,8 @@ extension Jobs {
         let index = try PrototypeIndex(directory: URL(fileURLWithPath: request.index))
         guard !index.records.isEmpty else { throw IndexError.empty(index.directory.path) }
         let encoders = try models.encoders(for: index, explicit: request.models.cmpc)
-        let source = try models.latentSource(index: index, settings: request.config.inversion, paths: request.models, resolveNow: true)
+        let source = try models.latentSource(index: index, settings: request.config.inversion, precision: try Check.precision("precision", request.config.precision),
+                                             paths: request.models, resolveNow: true)
         _ = try models.refiner(generator: source.generator, critic: encoders.model, identity: request.models.identity, config: request.config.refinement)
         let mine = request.shard?.slice(all) ?? all
         var outcomes: [VoiceOutcome] = []

@@ -26,11 +26,15 @@ public struct InferenceConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// z samples for σ_W (upstream: 10,000).
     public var meanLatentSamples = 10_000
+    /// The precision of the large products of the refinement and of prototype inversions (`auto`: bf16 where
+    /// the CPU has AVX512-BF16 or AMX, else fp32); renders of the faces stay fp32.
+    public var precision = Precision.auto
     public init() {}
 
     public enum Aggregation: String, Codable, Sendable, CaseIterable { case mean, similarity }
 
     public func validate() throws {
+        _ = try Check.precision("precision", precision)
         try Check.range("k", k, 1...1000)
         guard temperature.isFinite, temperature > 0 else { throw JobError(field: "temperature", "must be a finite number > 0 (got \(temperature))") }
         try Check.range("steps", refinement.steps, 0...100_000)
@@ -206,7 +210,8 @@ extension Jobs {
         var checkpoints: [String: ModelRef] = [:]
         let encoders = try models.encoders(for: index, explicit: request.models.cmpc)
         checkpoints["cmpc"] = encoders.ref
-        let source = try models.latentSource(index: index, settings: config.inversion, paths: request.models, resolveNow: false)
+        let precision = try Check.precision("precision", config.precision)
+        let source = try models.latentSource(index: index, settings: config.inversion, precision: precision, paths: request.models, resolveNow: false)
         let generator = source.generator
         checkpoints["generator"] = try models.generator(request.models.generator).1  // loaded by latentSource: a cache hit
         let (refiner, identityRef) = try models.refiner(generator: generator, critic: encoders.model, identity: request.models.identity,
@@ -254,11 +259,13 @@ extension Jobs {
         lap("aggregation")
         // 5. Refinement (seeded by `config.seed + 1`).
         var randomness = SeededProjectorRandomness(seed: config.seed &+ 1)
-        let refined = try refiner.refine(initial: w0, voice: voice, identityTarget: target, latentStd: stats.std, config: config.refinement,
-                                         randomness: &randomness) { s in
-            progress(JobEvent(stage: "refinement", done: s.step + 1, total: config.refinement.steps, detail: String(format: "cmpc %.4f", s.cmpc)))
-        } afterUpdate: { step, latent, noises in
-            preview?(step + 1) { try renderer.image(latent, noises: noises) }
+        let refined = try precision.run {  // the refinement's products in the request's precision; pictures in fp32
+            try refiner.refine(initial: w0, voice: voice, identityTarget: target, latentStd: stats.std, config: config.refinement,
+                               randomness: &randomness) { s in
+                progress(JobEvent(stage: "refinement", done: s.step + 1, total: config.refinement.steps, detail: String(format: "cmpc %.4f", s.cmpc)))
+            } afterUpdate: { step, latent, noises in
+                preview?(step + 1) { try renderer.image(latent, noises: noises) }
+            }
         }
         let face = try renderer.image(refined.latent, noises: refined.noises)
         lap("refinement")

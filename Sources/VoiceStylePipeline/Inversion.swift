@@ -21,10 +21,14 @@ public struct InvertRequest: Codable, Sendable, Equatable {
     public var models = ModelPaths()
     /// FFHQ-align each photo first (nil: as is); with `.all` every face becomes a target (NAME_2 …).
     public var align: AlignOptions?
+    /// The precision of the projector's large products (`auto`: bf16 where the CPU has AVX512-BF16 or AMX, else
+    /// fp32); the final renders and metrics stay fp32.
+    public var precision = Precision.auto
 
     public init(images: [String]) { self.images = images }
 
     public func validate() throws {
+        _ = try Check.precision("precision", precision)
         guard !images.isEmpty else { throw JobError("give at least one image to invert") }
         try Check.projector(projector)
         try align?.validate()
@@ -149,6 +153,7 @@ extension Jobs {
             throw JobError(request.align == nil ? "none of the \(request.images.count) image(s) given is a readable JPEG or PNG"
                                                 : "no face was found in the \(request.images.count) image(s) given")
         }
+        let precision = try Check.precision("precision", request.precision)
         var rng = SeededGenerator(seed: request.seed)
         let (mean, std) = projector.latentStatistics(count: config.meanLatentSamples, using: &rng)
         let groups: [[Int]] = request.independent ? targets.indices.map { [$0] } : [Array(targets.indices)]
@@ -159,8 +164,10 @@ extension Jobs {
             let stage = groups.count > 1 ? "invert \(targets[group[0]].name)" : "invert"
             let result: ProjectionResult
             do {
-                result = try projector.project(batch, config: config, latentMean: mean, latentStd: std, randomness: &randomness,
-                                               onStep: { progress(JobEvent(stage: stage, done: $0.step + 1, total: config.steps, detail: String(format: "loss %.4f", $0.total))) })
+                result = try precision.run {
+                    try projector.project(batch, config: config, latentMean: mean, latentStd: std, randomness: &randomness,
+                                          onStep: { progress(JobEvent(stage: stage, done: $0.step + 1, total: config.steps, detail: String(format: "loss %.4f", $0.total))) })
+                }
             } catch {
                 for k in group { skipped.append(SkippedItem(path: targets[k].file, reason: "\(error)")) }
                 continue

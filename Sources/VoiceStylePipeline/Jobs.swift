@@ -2,6 +2,7 @@
 // the registry the front-ends dispatch from, progress events, plain errors that name request fields, and the checks
 // every job makes on its inputs before any long work starts. (No upstream counterpart: upstream is scripts.)
 import Foundation
+import VoiceStyleEngine
 import VoiceStyleHub
 import VoiceStyleIndex
 import VoiceStyleInversion
@@ -157,6 +158,12 @@ public enum Check {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw JobError(field: field, "\(path) does not exist") }
         guard !isDir.boolValue else { throw JobError(field: field, "\(path) is a folder, not a file") }
         guard FileManager.default.isReadableFile(atPath: path) else { throw JobError(field: field, "\(path) is not readable (permissions)") }
+    }
+
+    /// What `precision` does on this CPU; "PRECISION bf16 needs AVX512-BF16 or AMX; this CPU (…) has neither; …"
+    /// where the CPU cannot.
+    public static func precision(_ field: String, _ value: Precision) throws -> ComputePrecision {
+        do { return try value.resolve() } catch let e as PrecisionUnsupported { throw JobError(field: field, e.description) }
     }
 
     /// An output folder that exists or can be made, and is writable (`prepareOutputFolder`).

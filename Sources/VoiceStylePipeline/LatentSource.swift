@@ -33,13 +33,16 @@ public struct LatentKey: Codable, Sendable, Equatable {
     /// The generator's family (keys stored before families existed are StyleGAN2's).
     public var family: GeneratorFamily = .stylegan2
     public var settings: PrototypeInversionSettings
+    /// The precision of the products the projector ran in (keys stored before precisions existed are fp32's).
+    public var precision: ComputePrecision = .fp32
 
-    enum CodingKeys: String, CodingKey { case generator, family, settings }
+    enum CodingKeys: String, CodingKey { case generator, family, settings, precision }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         generator = try c.decode(String.self, forKey: .generator)
         family = try c.decodeIfPresent(GeneratorFamily.self, forKey: .family) ?? .stylegan2
         settings = try c.decode(PrototypeInversionSettings.self, forKey: .settings)
+        precision = try c.decodeIfPresent(ComputePrecision.self, forKey: .precision) ?? .fp32
     }
 
     /// Canonical JSON (sorted keys), as stored in the index.
@@ -49,10 +52,11 @@ public struct LatentKey: Codable, Sendable, Equatable {
         return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
     }
 
-    public init(generator: String, family: GeneratorFamily = .stylegan2, settings: PrototypeInversionSettings) {
+    public init(generator: String, family: GeneratorFamily = .stylegan2, settings: PrototypeInversionSettings, precision: ComputePrecision = .fp32) {
         self.generator = generator
         self.family = family
         self.settings = settings
+        self.precision = precision
     }
 
     /// Decodes a stored key; nil when absent or from an older format.
@@ -68,6 +72,7 @@ public struct LatentKey: Codable, Sendable, Equatable {
         var why: [String] = []
         if stored.family != family { why.append("a \(stored.family.rawValue) latent for a \(family.rawValue) generator") }
         if stored.generator != generator { why.append("another generator") }
+        if stored.precision != precision { why.append("inverted in \(stored.precision.rawValue) instead of \(precision.rawValue)") }
         let a = stored.settings, b = settings
         if a.projector.wPlus != b.projector.wPlus { why.append(a.projector.wPlus ? "W+ instead of W" : "W instead of W+") }
         if a.projector.steps != b.projector.steps { why.append("\(a.projector.steps) steps instead of \(b.projector.steps)") }
@@ -119,11 +124,12 @@ public final class LatentSource {
     private var statistics: (mean: Tensor<Float>, std: Float)?
 
     /// `projector` is called once, the first time a prototype needs inverting (loading LPIPS and IR-SE50 only then).
+    /// Inversions run their products in `precision` (part of the key).
     public init(index: PrototypeIndex, generator: any FaceGenerator, generatorSHA256: String, settings: PrototypeInversionSettings,
-                projector: @escaping () throws -> Projector) {
+                precision: ComputePrecision = .fp32, projector: @escaping () throws -> Projector) {
         self.index = index
         self.generator = generator
-        self.key = LatentKey(generator: generatorSHA256, family: generator.family, settings: settings)
+        self.key = LatentKey(generator: generatorSHA256, family: generator.family, settings: settings, precision: precision)
         self.makeProjector = projector
         self.store = index.store
     }
@@ -167,7 +173,9 @@ public final class LatentSource {
         let size = generator.lossSize
         let target = Inference.target(img, generator: generator).reshaped([1, 3, size, size])
         var randomness = SeededProjectorRandomness(seed: settings.seed(for: path))
-        let result = try projector.project(target, config: settings.projector, latentMean: mean, latentStd: std, randomness: &randomness, onStep: onStep)
+        let result = try key.precision.run {
+            try projector.project(target, config: settings.projector, latentMean: mean, latentStd: std, randomness: &randomness, onStep: onStep)
+        }
         let last = result.steps.last
         let metrics = InversionMetrics(lpips: last?.perceptual ?? 0, identity: last?.identity ?? 0, mse: last?.mse ?? 0, steps: result.steps.count)
         let encoder = JSONEncoder()

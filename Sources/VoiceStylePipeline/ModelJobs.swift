@@ -112,6 +112,8 @@ public struct DoctorReport: PlainJobResult, Equatable {
     /// Where `models fetch` writes.
     public var downloadFolder: String
     public var checks: [DoctorCheck]
+    /// How matrix products run here: the CPU, oneDNN's ISA, the path measured for each shape met so far.
+    public var engine: EngineReport
     public var problems: Int { checks.filter { !$0.ok }.count }
 }
 
@@ -155,8 +157,10 @@ extension DoctorRequest: JobRequest {
         }
         checks.append(DoctorCheck(name: "system libraries", ok: true, path: nil,
                                   detail: "OpenBLAS \(BLASThreads.current) threads, libsndfile, soxr, WebRTC VAD, TurboJPEG, libpng, FAISS, dlib (linked)"))
+        let engine = EngineReport.current()
+        checks.append(DoctorCheck(name: "matrix products", ok: true, path: engine.cacheFile, detail: engine.summary))
         if let demo = try? Demo.data { checks.append(DoctorCheck(name: "demo material", ok: true, path: demo.path, detail: "bundled (voicestyle demo runs without model files)")) }
-        return DoctorReport(searchOrder: loader.locator.places, downloadFolder: loader.locator.downloadFolder.path, checks: checks)
+        return DoctorReport(searchOrder: loader.locator.places, downloadFolder: loader.locator.downloadFolder.path, checks: checks, engine: engine)
     }
 }
 

@@ -45,12 +45,15 @@ public struct Renderer {
     public let generator: any FaceGenerator
     public init(_ generator: any FaceGenerator) { self.generator = generator }
 
+    /// Always in fp32, whatever precision the surrounding loop runs in.
     public func image(_ latent: Tensor<Float>, noises: [Tensor<Float>]? = nil) throws -> RGBImage {
         let g = generator
         let maps = noises ?? g.noiseShapes(batch: 1).map { Tensor<Float>(zeros: $0) }
-        return ImageTensors.images(try withoutGradients {
-            let image = try g.render(latent.detached(), noises: maps.map { $0.detached() })
-            return g.family == .dcgan ? g.lossImage(image) : image
+        return ImageTensors.images(try ComputePrecision.fp32.run {
+            try withoutGradients {
+                let image = try g.render(latent.detached(), noises: maps.map { $0.detached() })
+                return g.family == .dcgan ? g.lossImage(image) : image
+            }
         })[0]
     }
 }
@@ -75,10 +78,10 @@ extension ModelLoader {
     }
 
     /// The latent source of `index`: cached latents, else inversion with the generator of `paths`; LPIPS and
-    /// IR-SE50 are loaded the first time something needs inverting. With `resolveNow`, their files must exist
-    /// before any work starts.
-    public func latentSource(index: PrototypeIndex, settings: PrototypeInversionSettings, paths: ModelPaths,
-                             resolveNow: Bool) throws -> LatentSource {
+    /// IR-SE50 are loaded the first time something needs inverting; inversions run their products in `precision`
+    /// (part of the cache key). With `resolveNow`, their files must exist before any work starts.
+    public func latentSource(index: PrototypeIndex, settings: PrototypeInversionSettings, precision: ComputePrecision = .fp32,
+                             paths: ModelPaths, resolveNow: Bool) throws -> LatentSource {
         let (g, ref) = try generator(paths.generator)
         let identity = settings.projector.identityWeight != 0
         let perceptual = settings.projector.usesLPIPS
@@ -86,7 +89,7 @@ extension ModelLoader {
             if perceptual { _ = try resolve(.vgg16, paths.vgg) }
             if identity { _ = try resolve(.irse50, paths.identity) }
         }
-        return LatentSource(index: index, generator: g, generatorSHA256: ref.sha256, settings: settings) {
+        return LatentSource(index: index, generator: g, generatorSHA256: ref.sha256, settings: settings, precision: precision) {
             Projector(generator: g, lpips: perceptual ? try self.lpips(vgg: paths.vgg, lin: paths.lpips).0 : nil,
                       identity: identity ? try self.identity(paths.identity).0 : nil)
         }

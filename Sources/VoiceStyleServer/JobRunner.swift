@@ -113,6 +113,7 @@ final class JobRunner {
 /// How request fields are named on the page, where the form field is not the field's own name.
 let formFieldOfField: [String: String] = [
     "voice": "voice (or example)", "images": "photo", "face": "face", "refinement.steps": "steps", "projector.steps": "steps",
+    "precision": "precision",
 ]
 
 /// One plain sentence for an error, request fields named as the page's form fields (never command-line flags), long

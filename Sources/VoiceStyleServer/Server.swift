@@ -3,6 +3,7 @@
 import Foundation
 import Hummingbird
 import VoiceStyleAudio
+import VoiceStyleEngine
 import VoiceStyleFaces
 import VoiceStyleHub
 import VoiceStyleIndex
@@ -335,6 +336,11 @@ public final class WebServer: Sendable {
         return url.path
     }
 
+    /// The form's precision (auto, fp32 or bf16; default auto); bf16 on a CPU without it is refused by the request's validation.
+    private func precision(_ form: Form) throws -> Precision {
+        Precision(rawValue: try form.choice("precision", [Precision.auto, .fp32, .bf16].map(\.rawValue), default: "auto")) ?? .auto
+    }
+
     private func checkIndex(_ form: Form) throws {
         _ = try form.choice("index", [indexName], default: indexName)
     }
@@ -363,6 +369,7 @@ public final class WebServer: Sendable {
         r.config.seed = UInt64(try form.integer("seed", 0...1_000_000_000, default: 0))
         r.config.aggregate = InferenceConfig.Aggregation(rawValue: try form.choice("aggregate", InferenceConfig.Aggregation.allCases.map(\.rawValue),
                                                                                    default: "mean"))!
+        r.config.precision = try precision(form)
         if options.demo { Demo.configure(&r, generator: models.generator ?? Demo.standInGenerator) }
         try r.config.validate()
         return r
@@ -374,6 +381,7 @@ public final class WebServer: Sendable {
         r.models = models
         r.projector.steps = try form.integer("steps", 1...options.limits.maxSteps, default: options.demo ? 50 : 200)
         r.seed = UInt64(try form.integer("seed", 0...1_000_000_000, default: 0))
+        r.precision = try precision(form)
         if options.demo { Demo.projector(&r.projector, generator: models.generator ?? Demo.standInGenerator) }
         if try form.flag("align", default: alignAvailable) {
             guard alignAvailable else { throw APIError.unprocessable("alignment is not available on this server (no dlib landmark model)") }

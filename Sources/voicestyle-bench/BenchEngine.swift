@@ -6,11 +6,14 @@ import VoiceStyle
 struct BenchEngineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine",
-        abstract: "Time the StyleGAN2-256 convolution shapes (forward and input gradient) against the sgemm peak.",
+        abstract: "Time the StyleGAN2-256 convolution shapes (forward and input gradient) on OpenBLAS, oneDNN and in bf16.",
         discussion: """
             Each row is one convolution of the 256-px generator at batch 1: the 3×3 convolutions at 4–256 px and the \
             stride-2 transposed up-convolutions, each as a forward pass and as the input-gradient pass of autodiff. \
-            GFLOP/s counts 2·Cin·Cout·9·(pixels) multiply-adds; the peak is the best 2048³ sgemm rate measured first.
+            GFLOP/s counts 2·Cin·Cout·9·(pixels) multiply-adds; the peak is the best 2048³ sgemm rate measured first. \
+            Each pass is timed with its products forced onto OpenBLAS (blas) and oneDNN (dnnl), on the per-shape choice \
+            measured on this CPU (auto, with the path it took), in native bf16 where the CPU has AVX512-BF16 or AMX, and \
+            in emulated bf16 (operands rounded, fp32 products: bf16's numerics, not its speed).
             """)
 
     @OptionGroup var options: BenchOptions
@@ -36,10 +39,18 @@ struct BenchEngineCommand: ParsableCommand {
         cases.append(Case(name: "up 512→256 @64→128", cin: 512, cout: 256, res: 64, up: true))
         cases.append(Case(name: "up 256→128 @128→256", cin: 256, cout: 128, res: 128, up: true))
 
+        // The variants timed per pass: each library forced, the measured choice (auto) with the path it took, and
+        // the bf16 modes (native only where the CPU has it; emulated everywhere, on the auto paths).
+        let engine = EngineReport.current()
+        var variants: [(name: String, engine: EngineChoice, precision: ComputePrecision)] = [("blas", .blas, .fp32), ("dnnl", .dnnl, .fp32), ("auto", .auto, .fp32)]
+        if engine.cpu.hasNativeBF16 { variants.append(("bf16", .auto, .bf16)) }
+        variants.append(("bf16-emu", .auto, .bf16Emulated))
         var rows: [[String: Any]] = []
+        let widths = [-22, -10] + variants.flatMap { _ in [9, 7] } + [-14]
         if !options.json {
             print("sgemm 2048³ peak: \(String(format: "%.1f", peak)) GFLOP/s (\(Parallel.workers) cores, BLAS threads \(BLASThreads.current))")
-            print(tableRow(["layer", "pass", "ms", "GFLOP/s", "% peak"], widths: [-22, -10, 9, 9, 7]))
+            print(engine.summary)
+            print(tableRow(["layer", "pass"] + variants.flatMap { ["\($0.name) ms", "GF/s"] } + ["auto path"], widths: widths))
         }
         withoutGradients {
             for cs in cases {
@@ -61,18 +72,25 @@ struct BenchEngineCommand: ParsableCommand {
                     passes.append(("input-grad", { _ = gy.convTranspose2d(weight: w, padding: 1) }))
                 }
                 for (pass, body) in passes {
-                    let t = bestTime(seconds: options.seconds, body)
-                    let rate = flops / t / 1e9
-                    rows.append(["layer": cs.name, "pass": pass, "ms": t * 1e3, "gflops": rate, "peak_share": rate / peak])
-                    if !options.json {
-                        print(tableRow([cs.name, pass, String(format: "%.2f", t * 1e3), String(format: "%.1f", rate),
-                                        String(format: "%.0f%%", 100 * rate / peak)], widths: [-22, -10, 9, 9, 7]))
+                    var cells = [cs.name, pass], row: [String: Any] = ["layer": cs.name, "pass": pass]
+                    for v in variants {
+                        let t = EngineChoice.$override.withValue(v.engine) { v.precision.run { bestTime(seconds: options.seconds, body) } }
+                        cells += [String(format: "%.2f", t * 1e3), String(format: "%.0f", flops / t / 1e9)]
+                        row[v.name] = ["ms": t * 1e3, "gflops": flops / t / 1e9]
                     }
+                    // The paths auto took (measured on first use above): "dnnl", "blas", or "dnnl 27/blas 9".
+                    let traced = MatrixPaths.trace { body() }.1
+                    let counts = Dictionary(grouping: traced, by: \.path).mapValues(\.count)
+                    let path = counts.count == 1 ? counts.keys.first ?? "" : counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "/")
+                    row["auto_path"] = path
+                    rows.append(row)
+                    if !options.json { print(tableRow(cells + [path], widths: widths)) }
                 }
             }
         }
         if options.json {
-            printJSON(["sgemm_peak_gflops": peak, "cores": Parallel.workers, "rows": rows])
+            let e = try JSONSerialization.jsonObject(with: JSONEncoder().encode(engine))
+            printJSON(["sgemm_peak_gflops": peak, "cores": Parallel.workers, "engine": e, "rows": rows])
         }
     }
 }

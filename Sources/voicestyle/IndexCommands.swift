@@ -135,6 +135,7 @@ struct IndexInvertCommand: ParsableCommand {
     var name: String
     @OptionGroup var modelFiles: InversionModelOptions
     @OptionGroup var projector: ProjectorOptions
+    @OptionGroup var precisionOption: PrecisionOption
     @Option(help: "Invert only the M members nearest each k-means centroid (the index needs --clusters).")
     var perCluster: Int?
     @Option(help: "Invert slice I of N (e.g. 0/4) into INDEX/latents; auto: the Slurm array task (Kubernetes: auto/N).")
@@ -152,6 +153,7 @@ struct IndexInvertCommand: ParsableCommand {
         request.settings.projector = projector.config
         request.settings.seed = projector.seed
         request.models = modelFiles.paths()
+        request.precision = precisionOption.precision
         let report = try request.run(in: JobContext(models: modelFiles.loader(), progress: ProgressPrinter(quiet: quiet || json).callAsFunction))
         if json { return try printReport(InvertPrototypesRequest.envelope(report)) }
         for s in report.skipped { FileHandle.standardError.write(Data("skipped \(s.path): \(s.reason)\n".utf8)) }

@@ -59,6 +59,7 @@ struct InferCommand: ParsableCommand {
     @Option(help: "CMPC (default: the checkpoint the index was built with).", completion: .file())
     var cmpc: String?
     @OptionGroup var modelFiles: InversionModelOptions
+    @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var location: IndexLocation
     @Flag(help: "No progress display.") var quiet = false
     @Flag(help: "Print report.json to standard output.") var json = false
@@ -74,6 +75,7 @@ struct InferCommand: ParsableCommand {
         c.refinement.upstreamCompat = upstreamCompat
         c.inversion.projector.steps = invertSteps
         c.inversion.seed = invertSeed
+        c.precision = precisionOption.precision
         let loader = try modelFiles.loader(cmpc)
         if let voices { return try runMany(voices, config: c, loader: loader) }
         var request = InferRequest(voice: voice ?? "", index: location.directory(index).path)

@@ -26,6 +26,7 @@ struct InvertCommand: ParsableCommand {
     @OptionGroup var modelFiles: InversionModelOptions
 
     @OptionGroup var projector: ProjectorOptions
+    @OptionGroup var precisionOption: PrecisionOption
 
     @Flag(help: "Invert each image on its own instead of as one batch.")
     var independent = false
@@ -44,6 +45,7 @@ struct InvertCommand: ParsableCommand {
         (request.seed, request.independent) = (projector.seed, independent)
         request.models = modelFiles.paths()
         request.align = alignment.options
+        request.precision = precisionOption.precision
         try request.validate()
         let outURL = try prepareOutputFolder(out, field: "out")
         let result = try request.run(in: JobContext(models: modelFiles.loader(), progress: ProgressPrinter(quiet: quiet).callAsFunction))

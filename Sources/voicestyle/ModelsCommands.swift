@@ -27,6 +27,13 @@ struct DoctorCommand: ParsableCommand {
             for c in report.checks {
                 print("\(c.ok ? "✓" : "✗") \(c.name): \(c.detail)\(c.ok ? c.path.map { " — \($0)" } ?? "" : "")")
             }
+            if !report.engine.shapes.isEmpty {
+                print("matrix-product paths measured on this CPU (ms on OpenBLAS / oneDNN):")
+                for s in report.engine.shapes {
+                    print("  \(s.path.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(s.shape)  "
+                          + String(format: "%.3f / %@", s.blasMs, s.dnnlMs.map { String(format: "%.3f", $0) } ?? "none"))
+                }
+            }
         }
         if report.problems > 0 { throw ExitCode(1) }
     }

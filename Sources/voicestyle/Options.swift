@@ -70,6 +70,16 @@ struct ProjectorOptions: ParsableArguments {
     }
 }
 
+extension Precision: ExpressibleByArgument {}
+
+/// `--precision` of the optimisation loops (`infer`, `invert`, `index invert`).
+struct PrecisionOption: ParsableArguments {
+    @Option(help: """
+        Precision of the optimisation's large matrix products: auto (bf16 where the CPU has AVX512-BF16 or AMX, else         fp32), fp32, bf16, or bf16-emulated (bf16's rounding on any CPU, for comparisons; not faster).
+        """)
+    var precision: Precision = .auto
+}
+
 /// How a request field is written on the command line where its flag is not the field's own name in kebab case.
 let flagOfField: [String: String] = [
     "index": "--index", "refinement.steps": "--steps", "images": "IMAGES", "inputs": "INPUTS", "parts": "PARTS", "output": "OUTPUT",
