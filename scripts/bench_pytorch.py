@@ -19,6 +19,7 @@ Prints a table, or with --json one object: torch version, threads, CPU capabilit
 median seconds of N timed runs after one warm-up (`items` = images per run).
 """
 import argparse
+import functools
 import json
 import math
 import platform
@@ -331,47 +332,36 @@ class LPIPS(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 # Cases
 
+def frozen(m):
+    """Eval mode, parameters frozen: gradients flow to the inputs only, as in upstream's loops."""
+    m.eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
 class Models:
-    """Random full-size models, built on first use."""
+    """Random full-size models, each built on first use."""
 
-    def __init__(self):
-        self._g = self._cmpc_face = self._cmpc_voice = self._id = self._lpips = None
-
-    def _make(self, m):
-        m.eval()
-        for p in m.parameters():
-            p.requires_grad_(False)  # params frozen: gradients flow to the inputs only, as in upstream's loops
-        return m
-
-    @property
+    @functools.cached_property
     def g(self):
-        if self._g is None:
-            self._g = self._make(Generator())
-        return self._g
+        return frozen(Generator())
 
-    @property
+    @functools.cached_property
     def cmpc_face(self):
-        if self._cmpc_face is None:
-            self._cmpc_face = self._make(ResNet34(3))
-        return self._cmpc_face
+        return frozen(ResNet34(3))
 
-    @property
+    @functools.cached_property
     def cmpc_voice(self):
-        if self._cmpc_voice is None:
-            self._cmpc_voice = self._make(ResNet34(1))
-        return self._cmpc_voice
+        return frozen(ResNet34(1))
 
-    @property
+    @functools.cached_property
     def identity(self):
-        if self._id is None:
-            self._id = self._make(IDLoss())
-        return self._id
+        return frozen(IDLoss())
 
-    @property
+    @functools.cached_property
     def lpips(self):
-        if self._lpips is None:
-            self._lpips = self._make(LPIPS())
-        return self._lpips
+        return frozen(LPIPS())
 
 
 def leaf(t):
