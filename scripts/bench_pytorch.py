@@ -14,9 +14,10 @@ on the values):
   * the loops: rosinality projector.py (as in voicestyle generation/projector.py, + the identity term) and
     voicestyle generation/pipeline.py `optimize` (+ our refiner's identity and anchor terms).
 
-Usage: bench_pytorch.py [--cases a,b,...] [--repeat N] [--threads T] [--json]
+Usage: bench_pytorch.py [--cases a,b,...] [--repeat N] [--seconds S] [--threads T] [--json]
 Prints a table, or with --json one object: torch version, threads, CPU capability and per case the best and
-median seconds of N timed runs after one warm-up (`items` = images per run).
+median seconds of the timed runs (at least N, and until S seconds are spent) after one warm-up (`items` = images
+per run).
 """
 import argparse
 import functools
@@ -506,14 +507,15 @@ def make_cases(m):
     }
 
 
-def time_case(run, repeat):
-    run()  # warm-up
+def time_case(run, repeat, seconds):
+    """One warm-up, then at least `repeat` runs and until `seconds` are spent (50 runs at most), as our benches time."""
+    run()
     times = []
-    for _ in range(repeat):
+    while len(times) < repeat or (sum(times) < seconds and len(times) < 50):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times)
+    return min(times), statistics.median(times), len(times)
 
 
 def main(argv=None):
@@ -521,6 +523,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default=",".join(names), help="comma-separated cases: " + ", ".join(names))
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per case after one warm-up (default 3)")
+    ap.add_argument("--seconds", type=float, default=0.0, help="keep timing a case until this many seconds are spent (default 0)")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args(argv)
@@ -537,12 +540,12 @@ def main(argv=None):
               "repeat": args.repeat, "cases": {}}
     if not args.json:
         print(f"PyTorch {result['torch']}, {result['threads']} threads, CPU capability {result['cpu_capability']}, "
-              f"best and median of {args.repeat} after a warm-up")
+              f"best and median of {args.repeat}+ runs after a warm-up")
         print(f"{'case':<22}{'best s':>9}{'median s':>10}{'images/s':>10}  description", flush=True)
     for name in chosen:
         description, items, make = cases[name]
-        best, median = time_case(make(), args.repeat)
-        result["cases"][name] = {"best_s": best, "median_s": median, "items": items, "description": description}
+        best, median, runs = time_case(make(), args.repeat, args.seconds)
+        result["cases"][name] = {"best_s": best, "median_s": median, "runs": runs, "items": items, "description": description}
         if not args.json:
             print(f"{name:<22}{best:>9.3f}{median:>10.3f}{items / best:>10.2f}  {description}", flush=True)
     if args.json:

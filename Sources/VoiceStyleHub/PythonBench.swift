@@ -107,17 +107,19 @@ public struct PyTorchBench: Sendable, Equatable {
     /// Best seconds of `name`, or nil when the run did not have it.
     public func seconds(_ name: String) -> Double? { cases[name]?.best }
 
-    /// What the figures were measured with, for reports (`{torch, threads, cpu_capability, repeat}`).
+    /// What the figures were measured with, for reports (`{torch, threads, cpu_capability, repeat}`; repeat = the fewest runs).
     public var summary: [String: Any] { ["torch": torch, "threads": threads, "cpu_capability": cpuCapability, "repeat": repeats] }
 
-    /// Runs `scripts/bench_pytorch.py --json` for `cases` with `threads` threads.
+    /// Runs `scripts/bench_pytorch.py --json` for `cases` with `threads` threads, each case timed at least `repeats`
+    /// times (the script's default when nil) and until `seconds` are spent.
     /// - Throws: `PyTorchBenchError` (no torch, no script, a failed run, unreadable output).
-    public static func run(cases: [String], threads: Int, repeats: Int? = nil, python: PythonRunner = PythonRunner(),
+    public static func run(cases: [String], threads: Int, repeats: Int? = nil, seconds: Double = 0, python: PythonRunner = PythonRunner(),
                            script: URL? = PythonRunner.script("bench_pytorch.py")) throws -> PyTorchBench {
         guard python.imports("torch") else { throw PyTorchBenchError.noTorch(python.python) }
         guard let script else { throw PyTorchBenchError.noScript }
         var arguments = [script.path, "--json", "--threads", String(threads), "--cases", cases.joined(separator: ",")]
         if let repeats { arguments += ["--repeat", String(repeats)] }
+        if seconds > 0 { arguments += ["--seconds", String(seconds)] }
         let r = try python.run(arguments, environment: ["PYTHONWARNINGS": "ignore"])
         guard r.status == 0 else { throw PyTorchBenchError.failed(script: script.path, status: r.status, message: r.lastError) }
         return try PyTorchBench(json: r.output)

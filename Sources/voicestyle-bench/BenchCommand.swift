@@ -86,7 +86,7 @@ func residentKiB() -> (current: Int, peak: Int) {
 func pytorchFigures(_ options: BenchOptions, cases: [String]) -> PyTorchBench? {
     guard options.pytorch else { return nil }
     do {
-        return try PyTorchBench.run(cases: cases, threads: Parallel.workers)
+        return try PyTorchBench.run(cases: cases, threads: Parallel.workers, seconds: options.seconds)
     } catch {
         FileHandle.standardError.write(Data("\(error)\n".utf8))
         return nil
@@ -102,7 +102,7 @@ func withPyTorch(_ extra: [String: Any], _ figures: PyTorchBench?) -> [String: A
 
 /// The heading words for PyTorch's figures: "PyTorch 2.15.0 (AVX2, 2 threads)", or a hint to pass --pytorch.
 func pytorchLabel(_ figures: PyTorchBench?) -> String {
-    figures.map { "PyTorch \($0.torch) (\($0.cpuCapability), \($0.threads) threads, best of \($0.repeats))" } ?? "no PyTorch figures (--pytorch adds them)"
+    figures.map { "PyTorch \($0.torch) (\($0.cpuCapability), \($0.threads) threads, best of ≥ \($0.repeats) runs)" } ?? "no PyTorch figures (--pytorch adds them)"
 }
 
 /// `voicestyle-bench jobs`: the library jobs (JobRegistry) the benchmarks run, by benchmark, as JSON.
