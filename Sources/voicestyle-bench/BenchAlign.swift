@@ -12,7 +12,7 @@ struct BenchAlignCommand: ParsableCommand {
 
     @Option(help: "Folder of photos.", completion: .directory)
     var photos: String = "../shared/fixtures/align"
-    @Flag(help: "Also run scripts/bench_align_psp.py (python3 with numpy, scipy, Pillow, dlib; `pip install dlib-bin`) and print ratios.")
+    @Flag(help: "Also run scripts/bench_align_psp.py ($VOICESTYLE_PYTHON or python3, with numpy, scipy, Pillow, dlib; `pip install dlib-bin`) and print ratios.")
     var python = false
     @Flag(help: "Skip the 1024 (4096-transform) setting.")
     var no1024 = false
@@ -42,16 +42,11 @@ struct BenchAlignCommand: ParsableCommand {
         }
         var py: [String: Double]? = nil
         if python {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", "scripts/bench_align_psp.py", "--sizes", sizes.map(String.init).joined(separator: ",")] + files.map(\.path)
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0, let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let s = obj["seconds"] as? [String: Double] else {
-                throw ValidationError("scripts/bench_align_psp.py failed (needs python3 with numpy, scipy, Pillow and dlib: pip install dlib-bin)")
+            let runner = PythonRunner()
+            let script = PythonRunner.script("bench_align_psp.py")?.path ?? "scripts/bench_align_psp.py"
+            let r = try runner.run([script, "--sizes", sizes.map(String.init).joined(separator: ",")] + files.map(\.path))
+            guard r.status == 0, let obj = try? JSONSerialization.jsonObject(with: r.output) as? [String: Any], let s = obj["seconds"] as? [String: Double] else {
+                throw ValidationError("\(script) failed under \(runner.python) (\(r.lastError)); it needs numpy, scipy, Pillow and dlib (pip install dlib-bin; VOICESTYLE_PYTHON picks the Python)")
             }
             py = s
         }

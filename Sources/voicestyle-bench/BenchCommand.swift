@@ -22,6 +22,9 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Stride-1 3×3 convolutions: automatic (Winograd where faster), direct or winograd.")
     var conv: ConvolutionAlgorithm = .automatic
 
+    @Flag(help: "Also time upstream's models in PyTorch (scripts/bench_pytorch.py with $VOICESTYLE_PYTHON or python3, same threads) and print the ratios ours / PyTorch.")
+    var pytorch = false
+
     mutating func validate() throws { Convolution.algorithm = conv }
 }
 
@@ -78,26 +81,28 @@ func residentKiB() -> (current: Int, peak: Int) {
     return (field("VmRSS"), field("VmHWM"))
 }
 
-/// PyTorch CPU anchors (../shared/anchors/pytorch_cpu.json): median seconds by case name and thread count.
-struct Anchors {
-    var rows: [String: Double] = [:]
-    var source = "built-in copy of ../shared/anchors/pytorch_cpu.json"
-
-    init(path: String) {
-        // Built-in copy of the figures (PyTorch 2.11, this machine kind, 2 threads, median of 5).
-        rows = ["G256 forward (no_grad), W input|2": 0.8904672099999971,
-                "G256 forward+backward d/dW and d/dnoises|2": 3.8486927970000124,
-                "G256 forward+backward d/dW (params frozen)|2": 3.753485469999987]
-        guard let data = FileManager.default.contents(atPath: path),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let list = json["rows"] as? [[String: Any]] else { return }
-        for r in list {
-            if let c = r["case"] as? String, let t = r["threads"] as? Int, let m = r["median_s"] as? Double { rows["\(c)|\(t)"] = m }
-        }
-        source = path
+/// PyTorch's figures for `cases` (scripts/bench_pytorch.py, same thread count) when `--pytorch` is given, else nil;
+/// when they cannot be had, one sentence on standard error says why and the benchmark prints its own figures.
+func pytorchFigures(_ options: BenchOptions, cases: [String]) -> PyTorchBench? {
+    guard options.pytorch else { return nil }
+    do {
+        return try PyTorchBench.run(cases: cases, threads: Parallel.workers, seconds: options.seconds)
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        return nil
     }
+}
 
-    func seconds(_ name: String, threads: Int = 2) -> Double? { rows["\(name)|\(threads)"] }
+/// `extra` with PyTorch's settings (version, threads, CPU capability, repeats) under "pytorch" when there are figures.
+func withPyTorch(_ extra: [String: Any], _ figures: PyTorchBench?) -> [String: Any] {
+    var e = extra
+    if let figures { e["pytorch"] = figures.summary }
+    return e
+}
+
+/// The heading words for PyTorch's figures: "PyTorch 2.15.0 (AVX2, 2 threads)", or a hint to pass --pytorch.
+func pytorchLabel(_ figures: PyTorchBench?) -> String {
+    figures.map { "PyTorch \($0.torch) (\($0.cpuCapability), \($0.threads) threads, best of ≥ \($0.repeats) runs)" } ?? "no PyTorch figures (--pytorch adds them)"
 }
 
 /// `voicestyle-bench jobs`: the library jobs (JobRegistry) the benchmarks run, by benchmark, as JSON.

@@ -9,7 +9,8 @@ struct BenchIndexCommand: ParsableCommand {
         abstract: "Embedding throughput, and FAISS search latency and recall@10 on synthetic clustered 512-d vectors.",
         discussion: """
             Embedding: the full-size random-weight CMPC face encoder at 256 px, one image per forward (as index \
-            builds run). Search: unit vectors drawn around 10,000 identity centres; single-query latency (p50, p99) \
+            builds run) and 16; --pytorch times torchvision's ResNet-34 layout in PyTorch beside it (scripts/bench_pytorch.py, \
+            same threads; ratio = our seconds per image / PyTorch's). Search: unit vectors drawn around 10,000 identity centres; single-query latency (p50, p99) \
             and recall@10 against exact search, for Flat over 100 k and IVF over 1 M (nprobe raised until recall@10 \
             ≥ 0.95). --hnsw adds HNSW32 over 100 k (slow to build with Debian's SSE-only faiss).
             """)
@@ -36,14 +37,27 @@ struct BenchIndexCommand: ParsableCommand {
                 print("\(name): \(text)")
             }
         }
-        // Embedding throughput.
+        // Embedding throughput, one image per forward and 16 (ratio = our seconds per image / PyTorch's).
         let loader = ModelLoader()
         loader.register(try CMPCModel.random(seed: 7), as: "bench:cmpc", sha256: "bench-random-cmpc")
         var rng = SeededGenerator(seed: 9)
-        let face = Tensor<Float>.randomUniform([1, 3, 256, 256], low: -1, high: 1, using: &rng)
         let encoder = try loader.encoders("bench:cmpc").face
-        let tEmbed = bestTime(seconds: options.seconds) { _ = encoder.embed(input: face) }
-        report("embedding (CMPC face, 256 px, 2 threads)", ["images_per_s": 1 / tEmbed])
+        var embedding: [(batch: Int, seconds: Double)] = []
+        for batch in [1, 16] {
+            let faces = Tensor<Float>.randomUniform([batch, 3, 256, 256], low: -1, high: 1, using: &rng)
+            embedding.append((batch, bestTime(seconds: options.seconds) { _ = encoder.embed(input: faces) } / Double(batch)))
+        }
+        let torch = pytorchFigures(options, cases: embedding.map { "cmpc-face-b\($0.batch)" })
+        if !options.json, options.pytorch { print(pytorchLabel(torch)) }
+        for (batch, perImage) in embedding {
+            var values: [String: Any] = ["images_per_s": 1 / perImage]
+            if let c = torch?.cases["cmpc-face-b\(batch)"] {
+                let theirs = c.best / Double(c.items)
+                values["pytorch_images_per_s"] = 1 / theirs
+                values["ratio"] = perImage / theirs
+            }
+            report("embedding (CMPC face, 256 px, batch \(batch), \(Parallel.workers) threads)", values)
+        }
 
         // Synthetic clustered vectors.
         let d = 512, centres = 10_000
@@ -116,6 +130,6 @@ struct BenchIndexCommand: ParsableCommand {
                 }
             }
         }
-        if options.json { printJSON(["rows": rows]) }
+        if options.json { printJSON(withPyTorch(["rows": rows], torch)) }
     }
 }

@@ -8,7 +8,11 @@ struct BenchInferCommand: ParsableCommand {
         commandName: "infer",
         abstract: "Time the real infer job (InferRequest) with full-size random-weight models and cached latents; seconds per stage.",
         discussion: """
-            The index holds the bundled demo faces embedded by the random CMPC, each with a cached random W latent             made under the request's key, so no prototype is inverted: the stages timed are the job's own (voice             features and embedding, retrieval, σ_W statistics, cache reads, aggregation with the identity target,             refinement, rendering).
+            The index holds the bundled demo faces embedded by the random CMPC, each with a cached random W latent \
+            made under the request's key, so no prototype is inverted: the stages timed are the job's own (voice \
+            features and embedding, retrieval, σ_W statistics, cache reads, aggregation with the identity target, \
+            refinement, rendering). --pytorch times one step of the refinement loop in PyTorch beside it \
+            (scripts/bench_pytorch.py refine-step: G, CMPC face and IR-SE50 identity, forward and backward, same threads).
             """)
 
     @OptionGroup var options: BenchOptions
@@ -60,14 +64,26 @@ struct BenchInferCommand: ParsableCommand {
         _ = try PNGCodec.encode(result.face)
         let job = Date().timeIntervalSince(start)
         let stages = result.report.timings
+        // One refinement step: the stage (which also renders the result once) over its steps, beside PyTorch's.
+        let step = stages.first { $0.stage == "refinement" }.map { $0.seconds / Double(max(1, steps)) }
+        let torch = step == nil ? nil : pytorchFigures(options, cases: ["refine-step"])
+        let upstreamStep = torch?.seconds("refine-step")
         if options.json {
-            printJSON(["stages": stages.map { ["stage": $0.stage, "seconds": $0.seconds] }, "job_seconds": job, "set_up_seconds": setUpSeconds,
-                       "latent_sources": result.report.prototypes.map(\.latentSource.rawValue), "peak_rss_mb": Double(residentKiB().peak) / 1024])
+            var stepRow: [String: Any] = [:]
+            if let step { stepRow = ["seconds": step, "case": "refine-step"] }
+            if let step, let upstreamStep { stepRow["pytorch_seconds"] = upstreamStep; stepRow["ratio"] = step / upstreamStep }
+            printJSON(withPyTorch(["stages": stages.map { ["stage": $0.stage, "seconds": $0.seconds] }, "job_seconds": job, "set_up_seconds": setUpSeconds,
+                                   "latent_sources": result.report.prototypes.map(\.latentSource.rawValue), "peak_rss_mb": Double(residentKiB().peak) / 1024,
+                                   "refinement_step": stepRow], torch))
             return
         }
         print(tableRow(["model and index set-up (not part of the job)", String(format: "%.2f", setUpSeconds)], widths: [-44, 8]))
         for t in stages { print(tableRow([t.stage, String(format: "%.2f", t.seconds)], widths: [-44, 8])) }
         print(tableRow(["whole job incl. loading and PNG (target ≤ 60 s)", String(format: "%.2f", job)], widths: [-44, 8]))
+        if let step {
+            print(tableRow(["one refinement step (stage / steps)", String(format: "%.3f", step)], widths: [-44, 8])
+                  + (upstreamStep.map { String(format: "   %@: %.3f s, ratio %.2f", pytorchLabel(torch), $0, step / $0) } ?? ""))
+        }
         print(String(format: "peak RSS: %.0f MB; prototype latents: %@", Double(residentKiB().peak) / 1024,
                      Set(result.report.prototypes.map(\.latentSource.rawValue)).sorted().joined(separator: ", ")))
     }

@@ -7,12 +7,12 @@ struct BenchInvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invert",
         abstract: "Time one projector iteration at 256 px (generator + LPIPS-VGG16 + IR-SE50 identity, forward and backward), per component.",
-        discussion: "Full-size random weights, batch 1. Ratios against ../shared/anchors/pytorch_cpu.json (2 threads).")
+        discussion: """
+            Full-size random weights, batch 1. --pytorch times upstream's loop in PyTorch beside it (scripts/bench_pytorch.py, \
+            same threads), which runs the target through VGG16 and IR-SE50 every step as upstream does (ours reads them once).
+            """)
 
     @OptionGroup var options: BenchOptions
-
-    @Option(help: "Path of the PyTorch anchors file.")
-    var anchors: String = "../shared/anchors/pytorch_cpu.json"
 
     func run() throws {
         let g = try StyleGAN2Generator.random(GeneratorConfig(), seed: 1)
@@ -44,16 +44,15 @@ struct BenchInvertCommand: ParsableCommand {
         }
         let tIterNoID = bestTime(seconds: options.seconds) { iteration(withIdentity: false) }
         let tIter = bestTime(seconds: options.seconds) { iteration(withIdentity: true) }
-        let a = Anchors(path: anchors)
+        let torch = pytorchFigures(options, cases: ["lpips-backward", "irse50-backward", "projector-step-noid", "projector-step"])
         let rows: [(String, Double, Double?)] = [
-            ("LPIPS-VGG16 forward+backward", tLPIPS, a.seconds("LPIPS-VGG forward+backward d/dimage 1x3x256x256")),
-            ("IR-SE50 identity forward+backward", tID, a.seconds("IR-SE50 forward+backward d/dinput 1x3x112x112")),
-            ("iteration without identity", tIterNoID, a.seconds("projector iteration 256 (G+LPIPS+noise reg, fwd+bwd)")),
-            ("iteration with identity", tIter, a.seconds("projector iteration 256 (G+LPIPS+noise reg, fwd+bwd)").flatMap { p in
-                a.seconds("IR-SE50 forward+backward d/dinput 1x3x112x112").map { p + $0 } }),
+            ("LPIPS-VGG16 forward+backward", tLPIPS, torch?.seconds("lpips-backward")),
+            ("IR-SE50 identity forward+backward", tID, torch?.seconds("irse50-backward")),
+            ("iteration without identity", tIterNoID, torch?.seconds("projector-step-noid")),
+            ("iteration with identity", tIter, torch?.seconds("projector-step")),
         ]
         let peakMB = Double(residentKiB().peak) / 1024
-        reportRatios(rows, title: "projector iteration, 256 px, batch 1, \(Parallel.workers) threads; anchors: \(a.source)", label: "component",
-                     width: 36, json: options.json, extra: ["peak_rss_mb": peakMB, "anchors": a.source])
+        reportRatios(rows, title: "projector iteration, 256 px, batch 1, \(Parallel.workers) threads; \(pytorchLabel(torch))", label: "component",
+                     width: 36, json: options.json, extra: withPyTorch(["peak_rss_mb": peakMB], torch))
     }
 }

@@ -13,9 +13,6 @@ struct BenchVoiceCommand: ParsableCommand {
     @Option(help: "Speech clip, tiled to 10 s.", completion: .file())
     var voice: String = "../shared/data/voices/voxceleb/id10724_DP5gCFoWgGI_00001.wav"
 
-    @Option(help: "Path of the PyTorch anchors file.")
-    var anchors: String = "../shared/anchors/pytorch_cpu.json"
-
     func run() throws {
         let clip = try Waveform.read(URL(fileURLWithPath: voice))
         var samples: [Int16] = []
@@ -36,14 +33,14 @@ struct BenchVoiceCommand: ParsableCommand {
             x.requiresGrad = true
             CMPCModel.distance(voice: a, face: model.face(x)).sum().backward()
         }
-        let a = Anchors(path: anchors)
+        let torch = pytorchFigures(options, cases: ["cmpc-voice", "cmpc-face-b1", "cmpc-face-backward"])
         let rows: [(String, Double, Double?)] = [
             ("features of a 10 s clip (target ≤ 0.050 s)", tFeatures, nil),
-            ("CMPC voice forward 1×1×64×800", tVoice, a.seconds("CMPC voice ResNet-34 forward, 1x1x64x800 (torchvision resnet34, conv1 1->64, fc identity)")),
-            ("CMPC face forward 1×3×256×256", tFace, a.seconds("CMPC face ResNet-34 forward, 1x3x256x256")),
-            ("CMPC face fwd+bwd d/dimage (+ voice fwd)", tFaceGrad, a.seconds("CMPC face forward+backward d/dimage 256 (+ voice forward)")),
+            ("CMPC voice forward 1×1×64×800", tVoice, torch?.seconds("cmpc-voice")),
+            ("CMPC face forward 1×3×256×256", tFace, torch?.seconds("cmpc-face-b1")),
+            ("CMPC face fwd+bwd d/dimage (+ voice fwd)", tFaceGrad, torch?.seconds("cmpc-face-backward")),
         ]
-        reportRatios(rows, title: "voice front-end and CMPC, \(Parallel.workers) threads; anchors: \(a.source)", label: "case",
-                     width: 42, json: options.json, extra: ["anchors": a.source])
+        reportRatios(rows, title: "voice front-end and CMPC, \(Parallel.workers) threads; \(pytorchLabel(torch))", label: "case",
+                     width: 42, json: options.json, extra: withPyTorch([:], torch))
     }
 }
