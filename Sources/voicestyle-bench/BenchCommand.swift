@@ -100,9 +100,9 @@ func withPyTorch(_ extra: [String: Any], _ figures: PyTorchBench?) -> [String: A
     return e
 }
 
-/// The heading words for PyTorch's figures: "PyTorch 2.15.0 (AVX2, 2 threads)", or a hint to pass --pytorch.
+/// The heading words for PyTorch's figures: "PyTorch 2.15.0 (AVX2, 2 threads, best of ≥ 3 runs)", or "no PyTorch figures".
 func pytorchLabel(_ figures: PyTorchBench?) -> String {
-    figures.map { "PyTorch \($0.torch) (\($0.cpuCapability), \($0.threads) threads, best of ≥ \($0.repeats) runs)" } ?? "no PyTorch figures (--pytorch adds them)"
+    figures.map { "PyTorch \($0.torch) (\($0.cpuCapability), \($0.threads) threads, best of ≥ \($0.repeats) runs)" } ?? "no PyTorch figures"
 }
 
 /// `voicestyle-bench jobs`: the library jobs (JobRegistry) the benchmarks run, by benchmark, as JSON.
