@@ -51,7 +51,7 @@ public enum DNNL {
     }
 
     /// The CPU engine (nil if oneDNN cannot make one: then every product stays on BLAS).
-    nonisolated(unsafe) private static let engine: dnnl_engine_t? = {
+    nonisolated(unsafe) static let engine: dnnl_engine_t? = {
         var e: dnnl_engine_t?
         return dnnl_engine_create(&e, dnnl_cpu, 0) == dnnl_success ? e : nil
     }()
@@ -70,7 +70,7 @@ public enum DNNL {
 
     /// Keeps oneDNN's OpenMP team the size of the BLAS thread count (the setting is per calling thread).
     @inline(__always)
-    private static func matchThreads() {
+    static func matchThreads() {
         let t = Int32(BLASThreads.current)
         if omp_get_max_threads() != t { omp_set_num_threads(t) }
     }
@@ -124,15 +124,20 @@ public enum DNNL {
         var pd: dnnl_primitive_desc_t?
         guard dnnl_primitive_desc_create(&pd, &desc, attr, engine, nil) == dnnl_success, let pd else { return nil }
         defer { dnnl_primitive_desc_destroy(pd) }
-        var info: UnsafePointer<CChar>?
-        _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info)
         // oneDNN's reference kernels (its fallback for layouts or types the CPU has no fast kernel for, e.g. bf16
         // without AVX512-BF16) are far slower than OpenBLAS: treat them as no primitive.
-        let implementation = info.map { String(cString: $0) } ?? "?"
+        let implementation = implementationName(pd)
         guard !implementation.hasPrefix("ref") else { return nil }
         var prim: dnnl_primitive_t?
         guard dnnl_primitive_create(&prim, pd) == dnnl_success, let prim else { return nil }
         return Matmul(primitive: prim, implementation: implementation)
+    }
+
+    /// The name of the implementation behind a primitive descriptor ("brg:avx2", "jit:avx2", "ref:any", …).
+    static func implementationName(_ pd: const_dnnl_primitive_desc_t) -> String {
+        var info: UnsafePointer<CChar>?
+        _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info)
+        return info.map { String(cString: $0) } ?? "?"
     }
 
     /// Runs `shape` on oneDNN: C = op(A)·op(B) (+ C). A and B hold f32 values, or bf16 bit patterns when `bf16`.

@@ -11,13 +11,7 @@ extension Tensor {
         let (outer, c, inner) = channelLayout
         precondition(mean.count == c && variance.count == c && (weight?.count ?? c) == c && (bias?.count ?? c) == c,
                      "batch norm parameters do not match \(c) channels of \(shape)")
-        // a = w / √(var + eps), b = bias − mean · a.
-        var scale = [T](repeating: 0, count: c), shift = [T](repeating: 0, count: c), invStd = [T](repeating: 0, count: c)
-        for i in 0..<c {
-            invStd[i] = 1 / (variance.storage.pointer[i] + eps).squareRoot()
-            scale[i] = invStd[i] * (weight?.storage.pointer[i] ?? 1)
-            shift[i] = (bias?.storage.pointer[i] ?? 0) - mean.storage.pointer[i] * scale[i]
-        }
+        let (scale, shift, invStd) = Tensor.batchNormAffine(mean: mean, variance: variance, weight: weight, bias: bias, eps: eps)
         let out = Tensor<T>(uninitializedShape: shape)
         let x = storage.pointer, o = out.storage.pointer
         Parallel.forChunks(outer * c, costPerItem: inner) { planes in
@@ -63,6 +57,21 @@ extension Tensor {
             if let bias { grads.append(bias.needsGrad ? g.sumPerChannel().reshaped(bias.shape) : nil) }
             return grads
         }
+    }
+
+    /// Eval-mode batch norm as a per-channel affine map `x·scale[c] + shift[c]`: scale = weight / √(var + eps),
+    /// shift = bias − mean · scale (and the 1 / √(var + eps) the backward uses). What `batchNorm` applies and
+    /// what a convolution folds in (`FoldedConvolution`).
+    public static func batchNormAffine(mean: Tensor<T>, variance: Tensor<T>, weight: Tensor<T>?, bias: Tensor<T>?,
+                                       eps: T) -> (scale: [T], shift: [T], invStd: [T]) {
+        let c = mean.count
+        var scale = [T](repeating: 0, count: c), shift = [T](repeating: 0, count: c), invStd = [T](repeating: 0, count: c)
+        for i in 0..<c {
+            invStd[i] = 1 / (variance.storage.pointer[i] + eps).squareRoot()
+            scale[i] = invStd[i] * (weight?.storage.pointer[i] ?? 1)
+            shift[i] = (bias?.storage.pointer[i] ?? 0) - mean.storage.pointer[i] * scale[i]
+        }
+        return (scale, shift, invStd)
     }
 
     /// rosinality PixelNorm: `x · rsqrt(mean(x², axis 1) + 1e-8)`.

@@ -1,5 +1,6 @@
 // Follows audio-visual/cmpc2 cmpc2/fv_resnet.py (torchvision ResNet-34 with `conv1` replaced and `fc` =
 // ChannelPooling, an identity on 512-d vectors) and fv_wrapper.py (`voice_subnet` / `face_subnet`).
+import Foundation
 import VoiceStyleEngine
 
 /// A torchvision-layout ResNet with BasicBlocks (ResNet-34: 3, 4, 6, 3 blocks), eval mode, without `fc`.
@@ -66,8 +67,53 @@ public final class ResNetEncoder {
         layers = stages
     }
 
+    /// The forward of `x`: on the fused oneDNN network when no gradient can flow through it (gradients off, or
+    /// neither `x` nor a parameter needs one), `VOICESTYLE_ENGINE` is not blas and oneDNN has a plan for the shape;
+    /// otherwise on the engine's operations (recording autodiff history).
     public func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
         precondition(x.rank == 4 && x.shape[1] == inputChannels, "ResNet input \(x.shape) needs \(inputChannels) channels")
+        if fusedPathAllowed, !GradientMode.isEnabled || !(x.needsGrad || parameters.contains { $0.needsGrad }), let y = fused(x) {
+            return y
+        }
+        return engineForward(x)
+    }
+
+    /// The oneDNN implementations the fused path runs inputs of `shape` on ("jit:avx2"); nil when such inputs take
+    /// the engine's path even without gradients (`VOICESTYLE_ENGINE=blas`, no oneDNN, or no plan for the shape).
+    public func fusedImplementation(forInput shape: [Int]) -> String? {
+        fusedPathAllowed ? fused.implementation(forInput: shape) : nil
+    }
+
+    private var fusedPathAllowed: Bool { EngineChoice.current != .blas && FusedResNet.isAvailable }
+
+    private let fusedLock = NSLock()
+    nonisolated(unsafe) private var fusedNetwork: FusedResNet?
+
+    /// This encoder on oneDNN, every batch norm folded into its convolution (made on first use).
+    private var fused: FusedResNet {
+        fusedLock.withLock {
+            if let f = fusedNetwork { return f }
+            let f = FusedResNet(FusedResNetLayout(
+                stem: bn1.folded(into: conv1, stride: 2, padding: 3),
+                blocks: layers.joined().map { b in
+                    FusedResNetLayout.Block(conv1: b.bn1.folded(into: b.conv1, stride: b.stride, padding: 1),
+                                            conv2: b.bn2.folded(into: b.conv2, stride: 1, padding: 1),
+                                            downsample: b.downsample.map { $0.bn.folded(into: $0.conv, stride: b.stride, padding: 0) })
+                }))
+            fusedNetwork = f
+            return f
+        }
+    }
+
+    /// Every weight and batch-norm tensor.
+    private var parameters: [Tensor<Float>] {
+        [conv1] + bn1.tensors + layers.joined().flatMap { b in
+            [b.conv1, b.conv2] + b.bn1.tensors + b.bn2.tensors + (b.downsample.map { [$0.conv] + $0.bn.tensors } ?? [])
+        }
+    }
+
+    /// The forward on the engine's operations (torchvision's order: conv, BN, ReLU, …).
+    func engineForward(_ x: Tensor<Float>) -> Tensor<Float> {
         var h = bn1(x.conv2d(weight: conv1, stride: 2, padding: 3)).relu().maxPool2d(kernel: 3, stride: 2, padding: 1)
         for layer in layers {
             for b in layer {

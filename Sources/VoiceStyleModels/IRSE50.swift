@@ -20,6 +20,15 @@ public struct FrozenBatchNorm {
     public func callAsFunction(_ x: Tensor<Float>) -> Tensor<Float> {
         x.batchNorm(mean: mean, variance: variance, weight: weight, bias: bias, eps: eps)
     }
+
+    /// The convolution `weight` [out, in, k, k] before this batch norm with the batch norm folded in.
+    func folded(into weight: Tensor<Float>, stride: Int, padding: Int) -> FoldedConvolution {
+        let a = Tensor.batchNormAffine(mean: mean, variance: variance, weight: self.weight, bias: bias, eps: eps)
+        return FoldedConvolution(weight: weight, stride: stride, padding: padding, scale: a.scale, shift: a.shift)
+    }
+
+    /// Its tensors (statistics and the affine parameters present).
+    var tensors: [Tensor<Float>] { [mean, variance] + [weight, bias].compactMap { $0 } }
 }
 
 /// The IR-SE50 face-recognition backbone (ArcFace-trained, TreB1eN/pSp `model_ir_se50.pth`).

@@ -47,10 +47,14 @@ struct BenchIndexCommand: ParsableCommand {
             let faces = Tensor<Float>.randomUniform([batch, 3, 256, 256], low: -1, high: 1, using: &rng)
             embedding.append((batch, bestTime(seconds: options.seconds) { _ = encoder.embed(input: faces) } / Double(batch)))
         }
+        // The face encoder's path at these inputs: the fused oneDNN network (its convolution kernels) or the engine's.
+        let facePath = embedding.map { e in
+            encoder.model.face.fusedImplementation(forInput: [e.batch, 3, 256, 256]).map { "fused oneDNN (\($0))" } ?? "engine"
+        }
         let torch = pytorchFigures(options, cases: embedding.map { "cmpc-face-b\($0.batch)" })
         if !options.json, options.pytorch { print(pytorchLabel(torch)) }
-        for (batch, perImage) in embedding {
-            var values: [String: Any] = ["images_per_s": 1 / perImage]
+        for ((batch, perImage), path) in zip(embedding, facePath) {
+            var values: [String: Any] = ["images_per_s": 1 / perImage, "face_path": path]
             if let c = torch?.cases["cmpc-face-b\(batch)"] {
                 let theirs = c.best / Double(c.items)
                 values["pytorch_images_per_s"] = 1 / theirs
